@@ -30,3 +30,17 @@ def sample_annotations(sample_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def sample_images(sample_root: Path) -> Path:
     return sample_root / "images"
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated demo dataset (LIVECell layout, 2 images per type and split), built once per session.
+
+    Layout: ``images/livecell_{train_val,test}_images/<CellType>/*.tif`` and
+    ``annotations/LIVECell/livecell_coco_{train,val,test}.json``.
+    """
+    from cellseg_nb.demo import generate_demo_dataset
+
+    root = tmp_path_factory.mktemp("demo")
+    generate_demo_dataset(root, images_per_type=2, seed=0)
+    return root
