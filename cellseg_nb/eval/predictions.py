@@ -1,0 +1,210 @@
+"""Predictions as COCO results: build them from masks, write them atomically, read and validate them.
+
+A COCO result record is ``{"image_id", "category_id": 1, "segmentation": RLE, "score", "bbox"}`` with the
+RLE ``counts`` as a str (json-safe). :func:`validate_results` is the one gate every prediction passes
+before evaluation: unknown image ids, NaN or out-of-range scores, masks whose size differs from the
+image, malformed records and empty files all raise :class:`~cellseg_nb.errors.DataError` naming the
+file and the record.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_write_json
+from ..data.coco import CocoDataset, load_coco, read_json
+from ..errors import DataError
+
+
+def masks_to_results(image_id: Any, masks: np.ndarray, scores: Sequence[float] | np.ndarray, *,
+                     category_id: int = 1) -> list[dict]:
+    """COCO result records for one image's instance masks.
+
+    ``masks`` is bool (or 0/1) of shape (N, H, W) (a torch tensor is accepted), ``scores`` N finite
+    numbers. Each record carries a compressed RLE (``counts`` decoded to str), the mask's tight bbox
+    ``[x, y, w, h]``, the score and ``category_id`` 1. Order follows the input.
+    """
+    from pycocotools import mask as mask_utils
+
+    masks = _to_numpy(masks)
+    scores = _to_numpy(scores).astype(np.float64).reshape(-1)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
+    if len(scores) != masks.shape[0]:
+        raise ValueError(f"{masks.shape[0]} masks but {len(scores)} scores")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"image {image_id!r}: scores contain NaN or infinite values")
+    if masks.shape[0] == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks != 0, (1, 2, 0)).astype(np.uint8)))
+    boxes = mask_utils.toBbox(rles)
+    results = []
+    for rle, box, score in zip(rles, boxes, scores):
+        results.append({
+            "image_id": image_id,
+            "category_id": int(category_id),
+            "segmentation": {"size": [int(rle["size"][0]), int(rle["size"][1])],
+                             "counts": rle["counts"].decode("ascii")},
+            "score": float(score),
+            "bbox": [float(v) for v in box],
+        })
+    return results
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # torch tensor, on any device
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def save_results(path: str | Path, results: Iterable[dict]) -> Path:
+    """Write COCO result records to ``path`` as json, atomically (bytes RLE counts become str)."""
+    records = []
+    for rec in results:
+        rec = dict(rec)
+        seg = rec.get("segmentation")
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), bytes):
+            rec["segmentation"] = {"size": list(seg["size"]), "counts": seg["counts"].decode("ascii")}
+        if "score" in rec:
+            rec["score"] = float(rec["score"])
+        records.append(rec)
+    return atomic_write_json(path, records)
+
+
+def load_results(path: str | Path, gt: CocoDataset | str | Path, *, allow_empty: bool = False) -> list[dict]:
+    """Read a COCO results json and validate every record against the ground truth ``gt``.
+
+    Accepts a list of records or a dict with an ``annotations`` list. A file with no predictions is an
+    error unless ``allow_empty`` (an empty file usually means a failed prediction run).
+    """
+    gt = gt if isinstance(gt, CocoDataset) else load_coco(gt)
+    path = Path(path)
+    try:
+        if path.is_file() and not path.read_bytes().strip():
+            raise DataError("prediction file is empty (expected a JSON list of COCO result records)", file=path)
+    except OSError:
+        pass
+    data = read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        data = data["annotations"]
+    if not isinstance(data, list):
+        raise DataError("expected a JSON list of COCO result records", file=path)
+    if not data and not allow_empty:
+        raise DataError("prediction file holds no predictions (an empty list); pass allow_empty=True "
+                        "to evaluate a model that predicts nothing", file=path)
+    return validate_results(data, gt, source=path)
+
+
+def validate_results(results: Sequence[Any], gt: CocoDataset, *, source: str | Path = "<predictions>") -> list[dict]:
+    """Check result records against ``gt`` and return normalised copies.
+
+    Normalised records have ``category_id`` 1 (one class), a compressed RLE with str counts (polygons and
+    uncompressed RLEs are converted) whose size equals the image's (height, width), a float score in
+    [0, 1] and a bbox (the mask's extent when the record has none).
+    """
+    from pycocotools import mask as mask_utils
+
+    if not isinstance(results, (list, tuple)):
+        raise DataError("predictions must be a list of COCO result records", file=source)
+    out = []
+    for i, rec in enumerate(results):
+        name = _record_name(rec, i)
+        problem, normalised = _check_record(rec, gt, mask_utils)
+        if problem:
+            raise DataError(problem, file=source, record=name)
+        out.append(normalised)
+    return out
+
+
+def _record_name(rec: Any, index: int) -> str:
+    if isinstance(rec, dict) and "image_id" in rec:
+        return f"prediction #{index} (image_id={rec['image_id']!r})"
+    return f"prediction #{index}"
+
+
+def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, dict]:
+    if not isinstance(rec, dict):
+        return "record is not an object", {}
+    for key in ("image_id", "segmentation", "score"):
+        if key not in rec:
+            return f"missing key {key!r}", {}
+    try:
+        img = gt.image(rec["image_id"])
+    except (KeyError, TypeError):
+        where = f" of {gt.path}" if gt.path else ""
+        return f"image_id {rec['image_id']!r} is not an image{where} in the ground truth", {}
+    score = rec["score"]
+    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
+        return f"score must be a finite number, got {score!r}", {}
+    if not 0.0 <= score <= 1.0:
+        return f"score {score!r} is outside [0, 1]", {}
+    height, width = int(img["height"]), int(img["width"])
+    seg = rec["segmentation"]
+    try:
+        rle = _normalise_segmentation(seg, height, width, mask_utils)
+    except _BadSegmentation as exc:
+        return str(exc), {}
+    out = dict(rec, category_id=1, score=float(score), segmentation=rle)
+    if "bbox" in rec:
+        bbox = rec["bbox"]
+        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not _finite_numbers(bbox)
+                or bbox[2] < 0 or bbox[3] < 0):
+            return f"bbox must be [x, y, w, h] with finite values and w, h >= 0, got {bbox!r}", {}
+        out["bbox"] = [float(v) for v in bbox]
+    else:
+        coded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+        out["bbox"] = [float(v) for v in mask_utils.toBbox(coded)]
+    return None, out
+
+
+def _finite_numbers(values: Sequence[Any]) -> bool:
+    """True when every value is a real number (not bool, not str, not None) and finite."""
+    try:
+        finite = all(map(math.isfinite, values))
+    except TypeError:  # str, None, lists ...
+        return False
+    return finite and bool not in map(type, values)
+
+
+class _BadSegmentation(ValueError):
+    pass
+
+
+def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> dict:
+    if isinstance(seg, list):
+        if not seg or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in seg):
+            raise _BadSegmentation("polygon segmentation must be a list of [x1, y1, x2, y2, ...] with >= 3 points")
+        if not all(_finite_numbers(p) for p in seg):
+            raise _BadSegmentation("polygon has NaN, infinite or non-numeric coordinates")
+        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+        return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    if not isinstance(seg, dict) or "size" not in seg or "counts" not in seg:
+        raise _BadSegmentation("segmentation must be an RLE object with 'size' and 'counts' (or a polygon list)")
+    size = seg["size"]
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise _BadSegmentation(f"RLE size must be [height, width], got {size!r}")
+    if [int(size[0]), int(size[1])] != [height, width]:
+        raise _BadSegmentation(f"mask size {int(size[1])}x{int(size[0])} (WxH) differs from the image's "
+                               f"{width}x{height}")
+    counts = seg["counts"]
+    if isinstance(counts, list):
+        if sum(counts) != height * width:
+            raise _BadSegmentation(f"uncompressed RLE covers {sum(counts)} pixels, the image has {height * width}")
+        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    if not isinstance(counts, str):
+        raise _BadSegmentation(f"RLE counts must be a string or a list of ints, got {type(counts).__name__}")
+    try:
+        area = int(mask_utils.area({"size": [height, width], "counts": counts.encode("ascii")}))
+    except Exception as exc:  # pycocotools raises bare exceptions on garbage counts
+        raise _BadSegmentation(f"RLE counts cannot be decoded ({exc})") from None
+    if area > height * width:
+        raise _BadSegmentation("RLE counts do not describe a mask of the stated size")
+    return {"size": [height, width], "counts": counts}

@@ -1,0 +1,99 @@
+"""Error taxonomy of instance predictions: what went wrong with each cell and each prediction.
+
+Definitions (one image; only predictions scoring at least the score threshold take part):
+
+* A prediction p **covers** cell g when ``|p ∩ g| > 0.5 |g|`` (more than half of the cell lies in p).
+* A prediction p **lies in** cell g when ``|p ∩ g| > 0.5 |p|`` (more than half of p lies in the cell).
+* A **merge prediction** covers two or more cells. A **split cell** has two or more predictions lying in it.
+* Matching is COCOeval's greedy matching at IoU 0.5 (:mod:`cellseg_nb.eval.matching`).
+
+Every ground-truth cell gets exactly one class, the first that applies:
+
+1. ``matched`` — matched at IoU 0.5;
+2. ``merged`` — unmatched and covered by a merge prediction;
+3. ``split`` — unmatched and a split cell;
+4. ``missed`` — unmatched otherwise.
+
+``boundary`` is a sub-class of ``matched``: matched at IoU 0.5 but unmatched in the IoU 0.75 matching
+(found, outlined poorly).
+
+Every prediction gets exactly one class, the first that applies:
+
+1. ``matched`` — matched at IoU 0.5 (true positive);
+2. ``merged`` — unmatched merge prediction;
+3. ``split`` — unmatched and lies in a split cell (a fragment);
+4. ``spurious`` — unmatched otherwise (nothing there, or a poor outline of nothing in particular).
+
+Predictions matched to crowd cells are left out. Size classes follow LIVECell's area ranges: cells by
+their mask area, predictions by theirs: small ``< 18^2``, medium ``18^2 .. < 31^2``, large ``>= 31^2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .matching import ImageOverlaps, greedy_match
+
+CELL_CLASSES: tuple[str, ...] = ("matched", "merged", "split", "missed")
+PREDICTION_CLASSES: tuple[str, ...] = ("matched", "merged", "split", "spurious")
+SIZE_CLASSES: tuple[str, ...] = ("small", "medium", "large")
+_SMALL, _LARGE = 18.0 ** 2, 31.0 ** 2
+
+
+def size_class(area: np.ndarray) -> np.ndarray:
+    """'small' (< 18^2 px), 'medium' (18^2 .. < 31^2) or 'large' (>= 31^2) per area."""
+    area = np.asarray(area, dtype=np.float64)
+    return np.where(area < _SMALL, "small", np.where(area < _LARGE, "medium", "large"))
+
+
+def classify(overlaps: ImageOverlaps, n_keep: int | None = None, *,
+             match50: tuple[np.ndarray, np.ndarray] | None = None,
+             match75: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Taxonomy of one image: per-cell class, per-prediction class and the per-cell ``boundary`` flag.
+
+    ``n_keep`` limits the predictions to the first ``n_keep`` rows (those above the score threshold;
+    rows are in score order). Returns ``cell_class`` (n_gt,), ``pred_class`` (n_keep,), ``boundary``
+    (n_gt,) bool, and ``cell_ignored`` (crowd cells, classed but excluded from counts by callers).
+    ``match50`` / ``match75`` are :func:`greedy_match` results over all rows, when already computed
+    (greedy matching by score makes the first ``n_keep`` rows' matches a prefix of them).
+    """
+    n = overlaps.n_pred if n_keep is None else int(n_keep)
+    iou = overlaps.iou[:n]
+    inter = overlaps.intersection[:n]
+    crowd = overlaps.gt_crowd
+    n_gt = overlaps.n_gt
+
+    match50, ignored50 = (m[:n] for m in match50) if match50 is not None else greedy_match(iou, 0.5, crowd)
+    match75, ignored75 = (m[:n] for m in match75) if match75 is not None else greedy_match(iou, 0.75, crowd)
+    cell_matched50 = np.zeros(n_gt, dtype=bool)
+    cell_matched50[match50[(match50 >= 0) & ~ignored50]] = True
+    cell_matched75 = np.zeros(n_gt, dtype=bool)
+    cell_matched75[match75[(match75 >= 0) & ~ignored75]] = True
+
+    real = ~crowd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        covers = (inter > 0.5 * overlaps.gt_area[None, :]) & real[None, :]            # (n, n_gt)
+        lies_in = (inter > 0.5 * overlaps.pred_area[:n, None]) & real[None, :]        # (n, n_gt)
+    merge_pred = covers.sum(axis=1) >= 2
+    split_cell = lies_in.sum(axis=0) >= 2
+    covered_by_merge = covers[merge_pred].any(axis=0) if n else np.zeros(n_gt, dtype=bool)
+
+    cell_class = np.full(n_gt, "missed", dtype=object)
+    cell_class[split_cell] = "split"
+    cell_class[covered_by_merge] = "merged"
+    cell_class[cell_matched50] = "matched"
+
+    pred_matched = (match50 >= 0) & ~ignored50
+    in_split_cell = (lies_in & split_cell[None, :]).any(axis=1) if n_gt else np.zeros(n, dtype=bool)
+    pred_class = np.full(n, "spurious", dtype=object)
+    pred_class[in_split_cell] = "split"
+    pred_class[merge_pred] = "merged"
+    pred_class[pred_matched] = "matched"
+    pred_class[ignored50] = "ignored"
+
+    return {
+        "cell_class": cell_class,
+        "pred_class": pred_class,
+        "boundary": cell_matched50 & ~cell_matched75,
+        "cell_ignored": crowd.copy(),
+    }

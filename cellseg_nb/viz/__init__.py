@@ -1,0 +1,1 @@
+"""Plots used by the notebooks and the ipywidgets prediction browser."""

@@ -1,0 +1,151 @@
+"""Report-ready tables from evaluations: the study table flattened for CSV and the index, taxonomy per
+model, worst images, count agreement and the growth read-out (count and confluence against time,
+ground truth beside each model). Notebook 05 shows them; the report index renders the saved CSVs.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
+from ..data.coco import CocoDataset
+
+#: Metrics the study prints in percent.
+PERCENT = frozenset({"AP", "AP50", "AP75", "APs", "APm", "APl", "AFNR", "mSA", "SA50", "AR100", "AR500", "AR2000"})
+
+
+def flat_study_table(table: pd.DataFrame, *, percent: bool = True, decimals: int = 3) -> pd.DataFrame:
+    """A (model, metric) study table as flat columns ``<model> <metric>`` with the row label as a column;
+    AP-like metrics in percent (one decimal), others rounded to ``decimals``."""
+    out = pd.DataFrame({"set": table.index.astype(str)})
+    for model, metric in table.columns:
+        values = table[(model, metric)].to_numpy(dtype=float)
+        if percent and metric in PERCENT:
+            values = np.round(100 * values, 1)
+            label = f"{model} {metric} (%)"
+        else:
+            values = np.round(values, decimals)
+            label = f"{model} {metric}"
+        out[label] = values
+    metrics = out.columns[1:]
+    return out[out[metrics].notna().any(axis=1)].reset_index(drop=True) if len(metrics) else out
+
+
+def taxonomy_by(evaluations: Mapping[str, object], by: Sequence[str] = ("cell_type",)) -> pd.DataFrame:
+    """Taxonomy counts of every model, one row per (model, group); cell types in display spelling."""
+    frames = []
+    for model, ev in evaluations.items():
+        table = ev.taxonomy_table(tuple(by))
+        if table.empty:
+            continue
+        table = table.reset_index()
+        table.columns.name = None
+        if "cell_type" in table:
+            table["cell_type"] = table["cell_type"].map(lambda c: DISPLAY_NAMES.get(c, c))
+        table.insert(0, "model", model)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def taxonomy_fractions(table: pd.DataFrame) -> pd.DataFrame:
+    """Cell classes as fractions of all cells, prediction classes as fractions of all predictions, with
+    the totals in ``cells`` and ``predictions``."""
+    out = table.copy()
+    cell_cols = [c for c in out.columns if c.startswith("cells_")]
+    pred_cols = [c for c in out.columns if c.startswith("preds_")]
+    n_cells = out[[c for c in cell_cols if c != "cells_boundary"]].sum(axis=1)
+    n_preds = out[pred_cols].sum(axis=1)
+    for cols, total in ((cell_cols, n_cells), (pred_cols, n_preds)):
+        for col in cols:
+            out[col] = (out[col] / total.replace(0, np.nan)).round(3)
+    out["cells"], out["predictions"] = n_cells, n_preds
+    return out
+
+
+def worst_images(evaluations: Mapping[str, object], n: int = 5, metric: str = "F1") -> pd.DataFrame:
+    """The ``n`` images with the lowest ``metric`` per model (images with cells only)."""
+    rows = []
+    for model, ev in evaluations.items():
+        table = ev.per_image[ev.per_image["n_cells"] > 0].sort_values([metric, "n_cells"], ascending=[True, False])
+        for _, r in table.head(n).iterrows():
+            rows.append({"model": model, "file_name": r["file_name"], "image_id": r["image_id"],
+                         "cell type": DISPLAY_NAMES.get(r["cell_type"], r["cell_type"]), metric: r[metric],
+                         "cells": r["n_cells"], "TP": r["TP"], "FP": r["FP"], "FN": r["FN"]})
+    return pd.DataFrame(rows)
+
+
+def metrics_long(evaluations: Mapping[str, object], metrics: Sequence[str] = ("F1", "AP", "AFNR")) -> pd.DataFrame:
+    """One row per (model, cell type) with the given metrics (fractions), for bar charts."""
+    rows = []
+    for model, ev in evaluations.items():
+        for cell_type, summary in ev.per_cell_type.items():
+            rows.append({"model": model, "cell_type": cell_type, **{m: summary.get(m, np.nan) for m in metrics}})
+    return pd.DataFrame(rows)
+
+
+def per_image_counts(evaluations: Mapping[str, object]) -> pd.DataFrame:
+    """Annotated and predicted cell counts per image and model (for count-agreement scatter plots)."""
+    frames = [ev.per_image[["image_id", "cell_type", "n_cells", "n_predictions"]].assign(model=model)
+              for model, ev in evaluations.items()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def count_agreement(evaluations: Mapping[str, object]) -> pd.DataFrame:
+    """Per model and cell type: R² and mean absolute error of predicted vs annotated cell counts."""
+    rows = []
+    for model, ev in evaluations.items():
+        sets = [("LIVECell", ev.summary)] + [(DISPLAY_NAMES.get(c, c), s) for c, s in ev.per_cell_type.items()]
+        for name, summary in sets:
+            rows.append({"model": model, "set": name, "count R2": round(float(summary["count_R2"]), 3),
+                         "count MAE": round(float(summary["count_MAE"]), 2),
+                         "images": int(summary["n_images"])})
+    return pd.DataFrame(rows)
+
+
+def growth_table(gt: CocoDataset, evaluations: Mapping[str, object]) -> pd.DataFrame:
+    """Long table of cell count and confluence per image for the ground truth (``source`` = ``GT``) and
+    each model, with cell type, well and elapsed hours: the growth read-out of a time-lapse experiment.
+
+    Counts are annotated cells / kept predictions; confluence is covered pixels over image pixels (GT:
+    annotated union; model: predicted union, from the evaluation's pixel counts)."""
+    meta = {}
+    for img in gt.images:
+        info = parse_file_name(img["file_name"])
+        meta[img["id"]] = (info.cell_type, info.well, info.elapsed_hours, img["width"] * img["height"])
+    rows, gt_done = [], False
+    for model, ev in evaluations.items():
+        for _, r in ev.per_image.iterrows():
+            cell_type, well, hours, pixels = meta[r["image_id"]]
+            base = {"image_id": r["image_id"], "cell_type": cell_type, "well": well, "elapsed_hours": hours}
+            if not gt_done:
+                rows.append({**base, "source": "GT", "count": r["n_cells"],
+                             "confluence": (r["pixel_TP"] + r["pixel_FN"]) / pixels})
+            rows.append({**base, "source": model, "count": r["n_predictions"],
+                         "confluence": (r["pixel_TP"] + r["pixel_FP"]) / pixels})
+        gt_done = True
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        order = {c: k for k, c in enumerate(CELL_TYPES)}
+        table = table.sort_values(["cell_type", "well", "elapsed_hours"], key=lambda s: s.map(order) if s.name == "cell_type" else s)
+    return table.reset_index(drop=True)
+
+
+def growth_summary(growth: pd.DataFrame, by: Sequence[str] = ("cell_type", "well")) -> pd.DataFrame:
+    """Per cell type (and well) and source: the slope of count and confluence against elapsed time (per
+    24 h), a one-number growth rate to compare each model with the ground truth (NaN with one time point)."""
+    rows = []
+    for keys, part in growth.groupby([*by, "source"], sort=False):
+        hours = part["elapsed_hours"].to_numpy(dtype=float)
+        row = dict(zip(by, keys[:-1]))
+        if "cell_type" in row:
+            row["cell_type"] = DISPLAY_NAMES.get(row["cell_type"], row["cell_type"])
+        row.update({"source": keys[-1], "images": len(part)})
+        for col in ("count", "confluence"):
+            values = part[col].to_numpy(dtype=float)
+            slope = np.polyfit(hours, values, 1)[0] * 24 if len(np.unique(hours)) > 1 else np.nan
+            row[f"{col} per 24 h"] = round(float(slope), 4 if col == "confluence" else 2)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,131 @@
+"""CenterMask call contract (train losses, eval instances, lists of differently sized images, tiled
+inference), configuration errors, and loss decrease on a fixed batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cellseg_nb.errors import ConfigError, DataError
+from cellseg_nb.models.centermask import CENTERMASK_PRESETS, SMALL_CPU_OVERRIDES, build_centermask
+from cellseg_nb.models.centermask.config import make_config
+
+from test_centermask_overfit import TINY, synthetic_image
+
+LOSS_KEYS = {"loss_fcos_cls", "loss_fcos_loc", "loss_fcos_ctr", "loss_mask", "loss_maskiou"}
+
+
+def _lite(**overrides):
+    return build_centermask("centermask_lite_v19_slim_dw", **{**TINY, **overrides})
+
+
+def test_presets_and_livecell_defaults() -> None:
+    assert set(CENTERMASK_PRESETS) >= {"centermask_lite_v19_slim_dw", "centermask_v39", "centermask_v57",
+                                       "centermask_v99"}
+    lite = make_config("centermask_lite_v19_slim_dw")
+    assert (lite.fpn_channels, lite.fcos_num_convs, lite.mask_num_convs, lite.mask_conv_dim) == (128, 2, 2, 128)
+    v99 = make_config("centermask_v99")
+    assert (v99.fpn_channels, v99.fcos_num_convs, v99.mask_num_convs, v99.maskiou_conv_dim) == (256, 4, 4, 256)
+    assert (v99.num_classes, v99.pre_nms_topk_train, v99.pre_nms_topk_test, v99.post_nms_topk_train,
+            v99.post_nms_topk_test, v99.detections_per_image, v99.roi_batch_size_per_image) == \
+        (1, 2000, 4000, 15000, 3000, 2000, 3000)
+    assert (v99.pixel_mean, v99.pixel_std, v99.test_min_size, v99.test_max_size) == (128.0, 11.578, 800, 1333)
+    assert v99.train_min_sizes == (440, 480, 520, 560, 580, 620)
+    small = make_config("centermask_v99", **SMALL_CPU_OVERRIDES)
+    assert (small.test_min_size, small.test_max_size) == (520, 704)
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match="preset"):
+        make_config("centermask_v1000")
+    with pytest.raises(ConfigError, match="not_a_key"):
+        make_config("centermask_v99", not_a_key=1)
+    with pytest.raises(ConfigError, match="fpn_channels"):
+        make_config("centermask_v99", fpn_channels=100)
+
+
+def test_train_and_eval_contract() -> None:
+    torch.manual_seed(0)
+    model = _lite(inference_threshold=0.0, detections_per_image=7)
+    image, target = synthetic_image(1)
+    images = torch.stack([image, synthetic_image(2)[0]])
+    model.train()
+    losses = model(images, [target, synthetic_image(2)[1]])
+    assert set(losses) == LOSS_KEYS
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.mask_head.predictor.weight.grad is not None
+    assert model.maskiou_head.maskiou.weight.grad is not None
+    model.eval()
+    out = model([image, torch.rand(1, 96, 112) * 255])  # a list of differently sized images
+    assert len(out) == 2
+    for result, (h, w) in zip(out, [(128, 128), (96, 112)]):
+        n = len(result["scores"])
+        assert 0 < n <= 7
+        assert result["masks"].dtype == torch.bool and result["masks"].shape == (n, h, w)
+        assert result["boxes"].shape == (n, 4) and result["boxes"].dtype == torch.float32
+        assert (result["boxes"][:, 0::2] <= w).all() and (result["boxes"] >= 0).all()
+        assert torch.all(result["box_scores"][:-1] >= result["box_scores"][1:])  # NMS output order
+        assert torch.isfinite(result["scores"]).all() and result["labels"].eq(1).all()
+        # mask score = box score * predicted IoU: an untrained MaskIoU head predicts ~0, so scores shrink
+        assert torch.all(result["scores"].abs() < result["box_scores"])
+
+
+def test_image_without_cells_trains() -> None:
+    model = _lite()
+    model.train()
+    image, _ = synthetic_image(1)
+    empty = {"boxes": torch.zeros((0, 4)), "masks": torch.zeros((0, 128, 128), dtype=torch.uint8),
+             "labels": torch.zeros((0,), dtype=torch.int64)}
+    losses = model(image[None], [empty])
+    assert set(losses) == LOSS_KEYS and losses["loss_mask"].item() == 0.0
+    sum(losses.values()).backward()
+
+
+def test_bad_inputs_raise_data_error() -> None:
+    model = _lite()
+    model.train()
+    image, target = synthetic_image(1)
+    with pytest.raises(DataError, match="targets"):
+        model(image[None])
+    with pytest.raises(DataError, match="masks"):
+        model(image[None], [{**target, "masks": target["masks"][:, :10]}])
+    model.eval()
+    with pytest.raises(DataError, match="B x 1 x H x W"):
+        model(torch.zeros(1, 3, 64, 64))
+
+
+def test_tiled_inference_covers_a_large_image() -> None:
+    torch.manual_seed(0)
+    model = _lite(inference_threshold=0.0, test_min_size=64, test_max_size=96, tile_overlap=16,
+                  detections_per_image=50)
+    model.eval()
+    image = torch.rand(1, 150, 200) * 255
+    out = model(image[None])[0]
+    assert out["masks"].shape[1:] == (150, 200)
+    centres = (out["boxes"][:, :2] + out["boxes"][:, 2:]) / 2
+    # detections come from tiles all over the image, not just the first tile
+    assert centres[:, 0].max() > 110 and centres[:, 1].max() > 80
+    assert torch.all(out["scores"][:-1] >= out["scores"][1:])
+    assert len(out["scores"]) <= 50
+
+
+@pytest.mark.slow
+def test_loss_decreases_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    model = _lite()
+    image, target = synthetic_image(4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    totals = []
+    for _ in range(25):
+        losses = model(image[None], [target])
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        totals.append({k: v.item() for k, v in losses.items()})
+    first, last = totals[0], totals[-1]
+    assert last["loss_fcos_cls"] < 0.5 * first["loss_fcos_cls"]
+    assert last["loss_fcos_loc"] < first["loss_fcos_loc"]
+    assert sum(last.values()) < 0.6 * sum(first.values())

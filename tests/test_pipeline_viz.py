@@ -1,0 +1,129 @@
+"""Plot helpers and run inputs used by the notebooks: figures carry the right data, subsets are balanced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellseg_nb.data.coco import dataset_from_dict
+from cellseg_nb.pipeline.inputs import pick_images
+from cellseg_nb.viz import plots
+from cellseg_nb.viz.overlay import blend, mask_outline, outline_image, record_mask
+
+
+def test_outline_of_square_is_its_border():
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:6, 1:7] = True
+    outline = mask_outline(mask)
+    assert outline.sum() == 2 * 6 + 2 * 2  # 4 x 6 rectangle: perimeter pixels
+    assert not outline[3:5, 2:6].any()
+    labels = np.zeros((8, 8), dtype=np.int32)
+    labels[2:6, 1:7] = 3
+    assert np.array_equal(outline_image(labels), outline)
+
+
+def test_record_mask_matches_polygon_and_blend_paints_only_the_layer():
+    square = {"segmentation": [[1.0, 1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 4.0]]}
+    mask = record_mask(square, 6, 6)
+    assert mask.sum() == 9 and mask[1:4, 1:4].all()
+    image = np.full((6, 6), 100, dtype=np.uint8)
+    rgb = blend(image, [(mask, (255, 0, 0))])
+    assert (rgb[mask] == (255, 0, 0)).all() and (rgb[~mask] == 100).all()
+
+
+def test_growth_curves_plot_per_time_means():
+    table = pd.DataFrame({"cell_type": ["A172"] * 4 + ["BV2"] * 2, "elapsed_hours": [0, 0, 24, 24, 0, 12],
+                          "n_cells": [10, 20, 30, 50, 5, 7]})
+    fig = plots.growth_curves(table, "n_cells")
+    first, second = fig.axes
+    x, y = first.lines[0].get_data()
+    assert list(x) == [0, 24] and list(y) == [15, 40]
+    assert first.get_title() == "A172" and second.get_title() == "BV-2"
+
+
+def test_grouped_bars_heights_follow_the_table():
+    table = pd.DataFrame({"cell_type": ["BV2", "A172", "A172"], "model": ["u", "u", "c"], "F1": [0.5, 0.25, 0.75]})
+    ax = plots.grouped_bars(table, "F1").axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:2] == [0.25, 0.5]  # model u: A172 then BV2 (study order)
+    assert heights[2] == 0.75 and np.isnan(heights[3])  # model c has no BV2 row
+
+
+def test_pick_images_balances_cell_types_and_depends_on_seed():
+    names = [f"{t}_Phase_A1_1_00d{h:02d}h00m_1.tif" for t in ("A172", "BV2") for h in range(0, 24, 4)]
+    images = [{"id": k, "file_name": n, "width": 4, "height": 4} for k, n in enumerate(names)]
+    dataset = dataset_from_dict({"images": images, "annotations": []})
+    picked = pick_images(dataset, 4, seed=0)
+    types = [dataset.cell_type(i) for i in picked.image_ids]
+    assert sorted(types) == ["A172", "A172", "BV2", "BV2"]
+    seeds = {tuple(pick_images(dataset, 4, seed=s).image_ids) for s in range(5)}
+    assert len(seeds) > 1
+    assert pick_images(dataset, 0).image_ids == dataset.image_ids
+    with pytest.raises(KeyError):
+        pick_images(dataset, 2, cell_types=["nope"])
+
+
+def test_polygon_shape_against_closed_forms():
+    from cellseg_nb.viz.cells import polygon_shape
+
+    square = polygon_shape([0, 0, 4, 0, 4, 4, 0, 4])
+    assert square["area"] == 16 and square["perimeter"] == 16 and square["axis_ratio"] == pytest.approx(1)
+    assert square["circularity"] == pytest.approx(np.pi / 4)
+    assert polygon_shape([0, 0, 8, 0, 8, 2, 0, 2])["axis_ratio"] == pytest.approx(4)  # sides 8 : 2
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    rot = np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
+    ellipse = polygon_shape(list((np.c_[10 * np.cos(t), 5 * np.sin(t)] @ rot.T + 30).ravel()))
+    assert ellipse["area"] == pytest.approx(np.pi * 50, rel=1e-3)  # pi a b
+    assert ellipse["axis_ratio"] == pytest.approx(2, rel=1e-3)      # a / b, whatever the rotation
+    disc = polygon_shape(list(np.c_[7 * np.cos(t), 7 * np.sin(t)].ravel()))
+    assert disc["circularity"] == pytest.approx(1, abs=1e-3)
+
+
+def test_density_table_confluence_counts_overlap_once():
+    from cellseg_nb.viz.cells import image_density_table
+
+    images = [{"id": 1, "file_name": "BV2_Phase_A1_1_01d04h00m_1.tif", "width": 10, "height": 10}]
+    anns = [{"id": 1, "image_id": 1, "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]},
+            {"id": 2, "image_id": 1, "segmentation": [[2, 0, 6, 0, 6, 4, 2, 4]]}]  # overlaps the first by 2x4
+    row = image_density_table(dataset_from_dict({"images": images, "annotations": anns})).iloc[0]
+    assert row["n_cells"] == 2 and row["elapsed_hours"] == 28 and row["well"] == "A1"
+    assert row["confluence"] == pytest.approx((16 + 16 - 8) / 100)
+
+
+def _fake_evaluation(rows):
+    """Only what the report helpers read: an evaluation's per-image table."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(per_image=pd.DataFrame(rows))
+
+
+def test_growth_table_and_slopes_from_per_image_counts():
+    from cellseg_nb.viz.report import growth_summary, growth_table
+
+    names = ["A172_Phase_B7_1_00d00h00m_1.tif", "A172_Phase_B7_1_01d00h00m_1.tif"]  # 0 h and 24 h, well B7
+    images = [{"id": k, "file_name": n, "width": 10, "height": 10} for k, n in enumerate(names)]
+    gt = dataset_from_dict({"images": images, "annotations": []})
+    ev = _fake_evaluation([
+        {"image_id": 0, "n_cells": 10, "n_predictions": 8, "pixel_TP": 20, "pixel_FP": 5, "pixel_FN": 10},
+        {"image_id": 1, "n_cells": 30, "n_predictions": 20, "pixel_TP": 50, "pixel_FP": 0, "pixel_FN": 30},
+    ])
+    growth = growth_table(gt, {"m": ev})
+    gt_rows = growth[growth.source == "GT"]
+    assert list(gt_rows["count"]) == [10, 30] and list(gt_rows["confluence"]) == [0.3, 0.8]
+    model_rows = growth[growth.source == "m"]
+    assert list(model_rows["count"]) == [8, 20] and list(model_rows["confluence"]) == [0.25, 0.5]
+    slopes = growth_summary(growth).set_index("source")
+    assert slopes.loc["GT", "count per 24 h"] == 20 and slopes.loc["m", "count per 24 h"] == 12
+    assert slopes.loc["GT", "confluence per 24 h"] == pytest.approx(0.5)
+    assert slopes.loc["GT", "well"] == "B7"
+
+
+def test_flat_study_table_percentages_and_empty_rows():
+    from cellseg_nb.viz.report import flat_study_table
+
+    columns = pd.MultiIndex.from_tuples([("u", "F1"), ("u", "AP")], names=["model", "metric"])
+    table = pd.DataFrame([[0.5, 0.4567], [np.nan, np.nan]], index=["LIVECell", "A172"], columns=columns)
+    flat = flat_study_table(table)
+    assert list(flat.columns) == ["set", "u F1", "u AP (%)"]
+    assert flat.to_dict("records") == [{"set": "LIVECell", "u F1": 0.5, "u AP (%)": 45.7}]
