@@ -41,7 +41,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         near_end = exc.pos >= len(text.rstrip()) - 1
-        what = "truncated JSON (the file ends mid-record)" if near_end else "malformed JSON, possibly truncated"
+        what = ("not valid JSON: the file is truncated (it ends mid-record)" if near_end
+                else "not valid JSON (corrupted or truncated file)")
         raise DataError(f"{what}: {exc.msg} at line {exc.lineno} column {exc.colno}", file=path) from None
 
 
@@ -78,11 +79,11 @@ class CocoDataset:
         return [img["id"] for img in self.images]
 
     def image(self, image_id: Any) -> dict:
-        """The image record with this id."""
+        """The image record with this id (``KeyError`` for an unknown id)."""
         try:
             return self._images_by_id[image_id]
         except KeyError:
-            raise DataError(f"no image with id {image_id!r}", file=self.path or "<annotations>") from None
+            raise KeyError(f"{self.path or '<annotations>'}: no image with id {image_id!r}") from None
 
     def annotations_for(self, image_id: Any) -> list[dict]:
         """The annotations of one image, in file order (empty for an image without cells)."""
