@@ -6,13 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/cellseg-nb
 STAMP  := $(VENV)/.installed
-DEMO_DATA ?= data/demo
+DEMO_CONFIG ?= configs/demo.yaml
 
-.PHONY: setup test demo demo-data browser clean help
+.PHONY: setup browser test demo clean help
 
 help:
 	@echo "make demo   - set up .venv, build the demo dataset, run every notebook, write reports/demo/index.html"
-	@echo "make test   - set up .venv and run the test suite"
+	@echo "make test   - set up .venv (and Chromium for the report checks) and run the test suite"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-test: setup
+# Debian's Chromium for the headless report checks (Playwright drives it; no browser download).
+browser:
+	sh scripts/install_browser.sh
+
+test: setup browser
 	$(PY) -m pytest
 
+# `cellseg-nb run` builds the demo dataset into data/demo when it is missing, then runs every notebook.
 demo: setup
-	$(CLI) demo-data --dest $(DEMO_DATA)
+	$(CLI) run --config $(DEMO_CONFIG)
+	@echo "open reports/demo/index.html"
 
 clean:
 	rm -rf $(VENV) runs reports/demo .pytest_cache
