@@ -126,3 +126,27 @@ def test_checkpoint_never_unpickles_objects(tmp_path):
 def test_dataset_smaller_than_batch_is_an_error(tmp_path):
     with pytest.raises(Exception, match="smaller than one batch"):
         train(_cfg(tmp_path, batch_size=8), train_dataset=DiscDataset(4))
+
+
+class _EpochRecorder(DiscDataset):
+    """Records which epoch each item was drawn in (datasets draw crops per seed, epoch and index)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch, self.seen = 0, []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        self.seen.append(self.epoch)
+        return super().__getitem__(i)
+
+
+def test_each_epoch_reaches_the_datasets_inside_a_concat(tmp_path):
+    """Without the epoch a dataset would give the same crop of each image for the whole run."""
+    parts = [_EpochRecorder(4), _EpochRecorder(4)]
+    data = torch.utils.data.ConcatDataset(parts)
+    train(_cfg(tmp_path, steps=12, checkpoint_every=12), train_dataset=data)  # 8 items, batch 2: 3 epochs
+    seen = sorted(set(parts[0].seen) | set(parts[1].seen))
+    assert seen == [0, 1, 2]

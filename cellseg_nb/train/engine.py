@@ -24,7 +24,7 @@ from ..errors import CellsegError
 from .checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, lr_factor, make_scaler,
-                      resolve_amp, resolve_device, setup_distributed, to_device)
+                      resolve_amp, resolve_device, set_dataset_epoch, setup_distributed, to_device)
 from .validate import validate
 
 
@@ -91,6 +91,7 @@ class Trainer:
 
     def _loader(self) -> DataLoader:
         self.sampler.set_epoch(self.epoch)
+        set_dataset_epoch(self.train_dataset, self.epoch)
         self.sampler.start = self.position * self.cfg.batch_size
         gen = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
         return DataLoader(self.train_dataset, batch_size=self.cfg.batch_size, sampler=self.sampler,

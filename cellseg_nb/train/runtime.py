@@ -6,7 +6,7 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -115,6 +115,17 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return max(0, self.num_samples - self.start)
+
+
+def set_dataset_epoch(dataset: Any, epoch: int) -> None:
+    """Tell a dataset (and the parts of a ConcatDataset or Subset) which epoch starts, so datasets that draw
+    crops and augmentation per (seed, epoch, index) give new draws each epoch."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    for part in getattr(dataset, "datasets", ()):
+        set_dataset_epoch(part, epoch)
+    if hasattr(dataset, "dataset") and hasattr(dataset, "indices"):
+        set_dataset_epoch(dataset.dataset, epoch)
 
 
 def collate_batch(batch: list) -> tuple[torch.Tensor, list[dict]]:
