@@ -49,6 +49,10 @@ def test_lr_schedules_hand_values():
     assert lr_factor(14, 14, cos) == pytest.approx(0.0)
     step = ScheduleConfig(name="step", step_size=3, gamma=0.5)
     assert [lr_factor(s, 10, step) for s in (0, 2, 3, 6)] == [1, 1, 0.5, 0.25]
+    # LIVECell's CenterMask schedule shape: warm-up, then x0.1 at 80k and again at 90k (here 8 and 9)
+    multi = ScheduleConfig(name="multistep", warmup_steps=2, milestones=[8, 9], gamma=0.1)
+    assert [lr_factor(s, 10, multi) for s in (0, 1, 2, 7)] == [0.5, 1.0, 1.0, 1.0]
+    assert lr_factor(8, 10, multi) == pytest.approx(0.1) and lr_factor(9, 10, multi) == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize("amp,channels_last,optim", [("bf16", True, "adamw"), ("fp16", False, "sgd")])
@@ -150,3 +154,18 @@ def test_each_epoch_reaches_the_datasets_inside_a_concat(tmp_path):
     train(_cfg(tmp_path, steps=12, checkpoint_every=12), train_dataset=data)  # 8 items, batch 2: 3 epochs
     seen = sorted(set(parts[0].seen) | set(parts[1].seen))
     assert seen == [0, 1, 2]
+
+
+def test_shipped_training_configs_load_and_name_known_models():
+    from pathlib import Path
+
+    import yaml
+
+    from cellseg_nb.models.registry import model_names
+
+    configs = [p for p in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+               if "model" in (yaml.safe_load(p.read_text()) or {})]
+    assert {"unet.yaml", "centermask_v99.yaml", "centermask_lite.yaml"} <= {p.name for p in configs}
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.model.name in model_names(), path.name

@@ -53,6 +53,7 @@ class ScheduleConfig:
     step_size: int = 1000
     gamma: float = 0.1
     min_lr_ratio: float = 0.0
+    milestones: list | None = None    # "multistep": steps at which the LR is multiplied by gamma
 
 
 @dataclass
@@ -83,7 +84,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_CHOICES = {"optim.name": ("adamw", "sgd"), "schedule.name": ("cosine", "step", "constant"),
+_CHOICES = {"optim.name": ("adamw", "sgd"), "schedule.name": ("cosine", "step", "multistep", "constant"),
             "amp": ("auto", "none", "bf16", "fp16")}
 
 

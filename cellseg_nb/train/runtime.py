@@ -89,11 +89,14 @@ def all_reduce_mean(values: Sequence[float], info: DistInfo, device: torch.devic
 
 
 def lr_factor(step: int, total: int, cfg: ScheduleConfig) -> float:
-    """Multiplier of the base LR at ``step`` (0-based): linear warm-up, then cosine / step / constant."""
+    """Multiplier of the base LR at ``step`` (0-based): linear warm-up, then cosine / step / multistep
+    (``gamma`` at each of ``milestones``, counted from step 0 as detectron2 does) / constant."""
     if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.name == "constant":
         return 1.0
+    if cfg.name == "multistep":
+        return cfg.gamma ** sum(step >= m for m in (cfg.milestones or ()))
     after = step - cfg.warmup_steps
     if cfg.name == "step":
         return cfg.gamma ** (after // max(1, cfg.step_size))
