@@ -1,127 +1,195 @@
-"""Small U-Net trained for a fixed wall-clock budget on CPU vs the classical baseline (instance F1, AP).
+"""A model trained for a fixed wall-clock budget on CPU vs the classical baseline (AP, AP50, F1, AFNR).
 
-Demo data (default): ``generate_demo_dataset(--images-per-type, --seed)``, train on its train split, score
-both methods on its test split. ``--sample ROOT``: the 5 annotated real images of the LIVECell sample,
-trained and scored on the same 5 images (there is no held-out annotated image; this shows fit, not
-generalisation). Uses ``cellseg_nb.data.datasets.SemanticDataset`` when present, else the small COCO ->
-semantic crop dataset below (same target definition: 0 background, 1 interior, 2 boundary).
+``--model`` is ``unet`` (or another U-Net preset) or a CenterMask preset (``centermask_lite_v19_slim_dw``,
+...); ``--model-kwargs`` (JSON) is merged over the family's defaults below. Training goes through
+``cellseg_nb.train.train(config)`` with the package's datasets (``data.train_annotations`` / ``data.images``:
+``SemanticDataset`` for U-Nets, ``InstanceDataset`` for CenterMask, random crops with augmentation, a target
+cache). The number of steps is chosen so training fits ``--minutes``: the target cache is filled first
+(untimed), a short probe run measures the time per step, then the real run (fresh model, its LR schedule
+sized to those steps) is timed. Predictions on the test images come from
+``cellseg_nb.train.predict.predict_dataset`` with the final checkpoint; model and baseline
+(``cellseg_nb.baseline.segment_dataset``, default settings) are scored by the same
+``cellseg_nb.eval.evaluate_instances`` on the same ground truth.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/unet_vs_baseline.py --minutes 10 --threads 2
+Data: the demo data (default: ``generate_demo_dataset(--images-per-type, --seed)`` into a temporary
+folder, or an existing demo root with ``--demo-root``): train on its train split, score on its test split.
+``--sample ROOT``: the 5 annotated real images of the LIVECell sample, trained and scored on the same 5
+images (there is no held-out annotated image; this shows fit, not generalisation).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/model_vs_baseline.py --model unet --minutes 9
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/model_vs_baseline.py --model centermask_lite_v19_slim_dw \\
+        --minutes 18 --json cm.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy import ndimage
 
-from cellseg_nb.data.coco import load_coco
-from cellseg_nb.data.images import read_image
-from cellseg_nb.data.layout import ImageLocator
+KEYS = ("AP", "AP50", "F1", "AFNR")
 
-
-class CocoSemanticCrops(torch.utils.data.Dataset):
-    """Random ``crop`` x ``crop`` windows (image, {"semantic", "image_id", "cell_type"}) of a COCO set."""
-
-    def __init__(self, annotations, images, crop: int, length: int, seed: int = 0) -> None:
-        from pycocotools import mask as mask_utils
-
-        self.gt = load_coco(annotations)
-        loc = ImageLocator(images)
-        self.items = []
-        for img in self.gt.images:
-            image = read_image(loc.resolve(img["file_name"])).astype(np.float32)
-            h, w = image.shape
-            labels = np.zeros((h, w), np.int32)
-            for k, ann in enumerate(self.gt.annotations_for(img["id"]), 1):
-                seg = ann["segmentation"]
-                rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg, list) else seg
-                m = mask_utils.decode(mask_utils.merge(rle) if isinstance(rle, list) else rle).astype(bool)
-                labels[m & (labels == 0)] = k
-            sem = (labels > 0).astype(np.int64)
-            edge = (ndimage.grey_erosion(labels, size=3) != labels) | (ndimage.grey_dilation(labels, size=3) != labels)
-            sem[(labels > 0) & edge] = 2
-            self.items.append((image, sem, img["id"], self.gt.meta(img["id"]).cell_type))
-        self.crop, self.length, self.seed = crop, length, seed
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, i):
-        rng = np.random.default_rng([self.seed, i])
-        image, sem, image_id, cell_type = self.items[rng.integers(len(self.items))]
-        h, w = image.shape
-        y, x = rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)
-        im, se = image[y:y + self.crop, x:x + self.crop], sem[y:y + self.crop, x:x + self.crop]
-        if rng.random() < 0.5:
-            im, se = im[:, ::-1], se[:, ::-1]
-        if rng.random() < 0.5:
-            im, se = im[::-1], se[::-1]
-        return (torch.from_numpy(im.copy())[None],
-                {"semantic": torch.from_numpy(se.copy()), "image_id": image_id, "cell_type": cell_type})
+#: Per-family defaults; every one can be changed on the command line.
+FAMILY_DEFAULTS = {
+    "unet": dict(model_kwargs={"width_mult": 0.25, "norm": "batch"}, crop=128, batch_size=4, lr=2e-3,
+                 weight_decay=1e-4, warmup_steps=20, grad_clip=1.0),
+    # CenterMask-Lite from random initialisation (no ImageNet weights here) on native-size crops: train BN
+    # (frozen random statistics normalise nothing), process crops and test images at their own size (no
+    # upscaling), fewer test candidates (the demo images hold at most ~800 cells), a smaller ROI batch.
+    "centermask": dict(model_kwargs={"frozen_bn": False, "train_min_sizes": [256], "train_max_size": 256,
+                                     "test_min_size": 520, "test_max_size": 704, "pre_nms_topk_test": 1000,
+                                     "post_nms_topk_test": 1000, "detections_per_image": 1000,
+                                     "roi_batch_size_per_image": 256},
+                       crop=256, batch_size=2, lr=1e-3, weight_decay=1e-4, warmup_steps=100, grad_clip=1.0),
+}
 
 
-def run(train_json, test_json, images, out: Path, minutes: float, crop: int, width_mult: float, seed: int) -> dict:
+def family(model: str) -> str:
+    return "centermask" if model.startswith("centermask") else "unet"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def base_config(a: argparse.Namespace, train_json: Path, images: Path, cache: Path) -> dict:
+    """The training config shared by the probe and the real run (steps and output_dir added later)."""
+    fam = FAMILY_DEFAULTS[family(a.model)]
+    given = json.loads(a.model_kwargs) if a.model_kwargs else {}
+    kwargs = {**fam["model_kwargs"], **given}
+    if family(a.model) == "centermask" and "train_min_sizes" not in given:
+        kwargs.update(train_min_sizes=[a.crop], train_max_size=a.crop)  # crops processed at native size
+    cfg = {
+        "model": {"name": a.model, "kwargs": kwargs},
+        "data": {"train_annotations": str(train_json), "images": str(images), "crop_size": a.crop,
+                 "augment": True, "cache_dir": str(cache)},
+        "optim": {"name": a.optim, "lr": a.lr, "weight_decay": a.weight_decay, "grad_clip": a.grad_clip},
+        "schedule": {"name": a.schedule, "warmup_steps": a.warmup_steps, "min_lr_ratio": a.min_lr_ratio},
+        "batch_size": a.batch_size, "device": "cpu", "amp": "none", "seed": a.seed, "progress": False,
+        "log_every": 10,
+    }
+    from cellseg_nb.train.config import apply_overrides
+
+    return apply_overrides(cfg, list(a.set))
+
+
+def fill_cache(cfg: dict) -> float:
+    """Rasterise every training image's targets into the cache once (so neither run pays for it)."""
+    from cellseg_nb.train import config_from_dict
+    from cellseg_nb.train.api import build_datasets
+
+    t0 = time.perf_counter()
+    dataset = build_datasets(config_from_dict(cfg))["train_dataset"]
+    for i in range(len(dataset)):
+        dataset[i]
+    return time.perf_counter() - t0
+
+
+def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, out: Path) -> dict:
     from cellseg_nb.baseline import segment_dataset
+    from cellseg_nb.data.coco import load_coco
     from cellseg_nb.eval import evaluate_instances
     from cellseg_nb.train import config_from_dict, train
     from cellseg_nb.train.predict import predict_dataset
 
-    train_set = CocoSemanticCrops(train_json, images, crop, length=100000, seed=seed)
-    # steps per second measured on a few warm-up steps decide how many steps fit in the budget
-    cfg = dict(model={"name": "unet", "kwargs": {"width_mult": width_mult, "norm": "batch"}},
-               batch_size=4, device="cpu", amp="none", seed=seed, progress=False, log_every=20,
-               optim={"name": "adamw", "lr": 2e-3, "weight_decay": 1e-4},
-               schedule={"name": "cosine", "warmup_steps": 20})
+    cfg = base_config(a, train_json, images, out / "cache")
+    load = {"start": os.getloadavg()}
+    cache_s = fill_cache(cfg)
+    log(f"target cache filled in {cache_s:.1f} s")
+    # the probe's time per step (start-up included, so it overestimates) decides how many steps fit
     t0 = time.perf_counter()
-    train(config_from_dict({**cfg, "steps": 10, "output_dir": str(out / "probe")}), train_dataset=train_set)
-    per_step = (time.perf_counter() - t0) / 10
-    steps = max(20, int(minutes * 60 / per_step))
+    train(config_from_dict({**cfg, "steps": a.probe_steps, "checkpoint_every": a.probe_steps,
+                            "output_dir": str(out / "probe")}))
+    per_step = (time.perf_counter() - t0) / a.probe_steps
+    steps = a.steps or max(20, int(a.minutes * 60 / per_step))
+    log(f"probe: {per_step:.3f} s/step -> {steps} steps")
     t0 = time.perf_counter()
-    res = train(config_from_dict({**cfg, "steps": steps, "checkpoint_every": steps, "output_dir": str(out / "run")}),
-                train_dataset=train_set)
+    res = train(config_from_dict({**cfg, "steps": steps, "checkpoint_every": a.checkpoint_every or steps,
+                                  "output_dir": str(out / "run")}))
     train_s = time.perf_counter() - t0
+    load["after_training"] = os.getloadavg()
+    log(f"trained {res.steps} steps in {train_s:.1f} s")
     gt = load_coco(test_json)
-    unet = evaluate_instances(gt, predict_dataset(res.last_checkpoint, gt, images, device="cpu", progress=False)
-                              or []).summary
+    t0 = time.perf_counter()
+    predictions = predict_dataset(res.last_checkpoint, gt, images, device="cpu",
+                                  score_threshold=a.score_threshold, progress=False)
+    predict_s = time.perf_counter() - t0
+    model = evaluate_instances(gt, predictions).summary
     base = evaluate_instances(gt, segment_dataset(gt, images)).summary
-    keys = ("AP", "AP50", "F1", "AFNR")
-    return {"steps": steps, "train_seconds": round(train_s, 1), "crop": crop, "width_mult": width_mult,
-            "unet": {k: unet[k] for k in keys}, "baseline": {k: base[k] for k in keys}}
+    losses = [json.loads(line) for line in res.metrics_log.read_text().splitlines() if line.strip()]
+    losses = [r for r in losses if r.get("split") == "train"]
+    return {"model": a.model, "config": cfg, "threads": a.threads, "probe_s_per_step": round(per_step, 3),
+            "steps": res.steps, "train_seconds": round(train_s, 1), "cache_seconds": round(cache_s, 1),
+            "predict_seconds": round(predict_s, 1), "test_images": len(gt.images),
+            "predictions": len(predictions), "score_threshold": a.score_threshold,
+            "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None,
+            "loadavg": {k: [round(x, 2) for x in v] for k, v in load.items()},
+            "result": {k: model[k] for k in KEYS}, "baseline": {k: base[k] for k in KEYS},
+            "checkpoint": str(res.last_checkpoint) if a.keep else None}
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--model", default="unet", help="unet (or another U-Net preset) or a CenterMask preset")
+    p.add_argument("--model-kwargs", default=None, help="JSON dict merged over the family's default kwargs")
+    p.add_argument("--minutes", type=float, default=10.0, help="training budget (the probe run is extra)")
+    p.add_argument("--steps", type=int, default=0, help="train exactly this many steps instead of the budget")
+    p.add_argument("--probe-steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--images-per-type", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--width-mult", type=float, default=0.25)
+    p.add_argument("--demo-root", type=Path, default=None, help="an existing demo dataset (else generated)")
     p.add_argument("--sample", type=Path, default=None, help="LIVECell sample root (5 annotated images)")
+    p.add_argument("--crop", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--optim", default="adamw", choices=("adamw", "sgd"))
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--grad-clip", type=float, default=None)
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "step", "constant"))
+    p.add_argument("--warmup-steps", type=int, default=None)
+    p.add_argument("--min-lr-ratio", type=float, default=0.0)
+    p.add_argument("--score-threshold", type=float, default=0.0, help="drop predictions scored below this")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other training-config override, e.g. --set optim.momentum=0.8 (repeatable)")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--keep", type=Path, default=None, help="keep the run folder (checkpoints, metrics) here")
     p.add_argument("--json", type=Path, default=None, help="write the numbers here")
-    a = p.parse_args()
+    a = p.parse_args(argv)
+    for key, value in FAMILY_DEFAULTS[family(a.model)].items():
+        if key != "model_kwargs" and getattr(a, key) is None:
+            setattr(a, key, value)
+    return a
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+        out = a.keep if a.keep is not None else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
         if a.sample is not None:
             ann = a.sample / "annotations" / "LIVECell" / "livecell_coco_val.json"
-            result = run(ann, ann, a.sample / "images", tmp, a.minutes, a.crop, a.width_mult, a.seed)
+            result = run(a, ann, ann, a.sample / "images", out)
             result["data"] = "livecell-sample (5 annotated images, train = test)"
         else:
-            from cellseg_nb.demo import generate_demo_dataset
+            if a.demo_root is not None:
+                root = a.demo_root
+                what = f"demo ({root}; train split -> test split)"
+            else:
+                from cellseg_nb.demo import generate_demo_dataset
 
-            root = generate_demo_dataset(tmp / "demo", images_per_type=a.images_per_type, seed=a.seed)
+                root = generate_demo_dataset(Path(tmp) / "demo", images_per_type=a.images_per_type, seed=a.seed)
+                what = f"demo (images_per_type={a.images_per_type}, seed={a.seed}; train split -> test split)"
             ann = root / "annotations" / "LIVECell"
-            result = run(ann / "livecell_coco_train.json", ann / "livecell_coco_test.json", root / "images", tmp,
-                         a.minutes, a.crop, a.width_mult, a.seed)
-            result["data"] = f"demo (images_per_type={a.images_per_type}, seed={a.seed}; train split -> test split)"
+            result = run(a, ann / "livecell_coco_train.json", ann / "livecell_coco_test.json", root / "images", out)
+            result["data"] = what
     print(json.dumps(result, indent=1))
     if a.json is not None:
         a.json.write_text(json.dumps(result, indent=1))

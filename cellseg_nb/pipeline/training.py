@@ -4,13 +4,18 @@ Notebooks 03 (U-Nets) and 04 (CenterMask) describe what to train with :class:`Tr
 of variants; :func:`train_variants` builds each :mod:`cellseg_nb.train` config (checkpoints under
 ``runs/<name>/models/<label>/``), trains, predicts the evaluation images into
 ``runs/<name>/predictions/<label>.json`` and returns the learning curves.
+
+A variant can start from weights instead of random initialisation: ``init_checkpoint`` (a cellseg-nb
+checkpoint of the same architecture, or for CenterMask a centermask2 / LIVECell model-zoo ``.pth``) and,
+for CenterMask, ``backbone_weights`` (a timm VoVNet state dict for the trunk). The weights are loaded into
+the model before training, so the run's own checkpoints are self-contained.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,6 +43,25 @@ class TrainSettings:
     device: str = "auto"
     seed: int = 0
     model_kwargs: dict = field(default_factory=dict)
+    warmup_steps: int = 0
+    weight_decay: float = 1e-4
+    num_workers: int = 0
+    init_checkpoint: str | None = None
+    backbone_weights: str | None = None
+    #: per-architecture changes of these settings, e.g. ``{"unet_deep": {"batch_size": 8}}``
+    per_model: dict = field(default_factory=dict)
+
+    def for_model(self, model: str) -> "TrainSettings":
+        """These settings with ``per_model[model]`` applied (``model_kwargs`` are merged, not replaced)."""
+        changes = dict(self.per_model.get(model) or {})
+        known = {f.name for f in fields(self)} - {"per_model", "data_root", "run_dir"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"per_model.{model}: unknown setting(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(sorted(known))})")
+        if "model_kwargs" in changes:
+            changes["model_kwargs"] = {**self.model_kwargs, **changes["model_kwargs"]}
+        return replace(self, **changes)
 
 
 def variant_label(model: str, train_data: str) -> str:
@@ -62,13 +86,93 @@ def train_config(model: str, train_data: str, settings: TrainSettings) -> dict:
         "model": {"name": model, "kwargs": dict(settings.model_kwargs)},
         "data": {"train_annotations": str(annotation_path(root, "train")), "images": str(root / "images"),
                  "val_annotations": str(val) if settings.val_every and val.is_file() else None,
-                 "crop_size": settings.crop_size, "synthetic": None if synthetic is None else str(synthetic)},
-        "optim": {"lr": settings.lr},
+                 "crop_size": settings.crop_size, "synthetic": None if synthetic is None else str(synthetic),
+                 "num_workers": settings.num_workers},
+        "optim": {"lr": settings.lr, "weight_decay": settings.weight_decay},
+        "schedule": {"name": "cosine", "warmup_steps": settings.warmup_steps},
         "steps": settings.steps, "batch_size": settings.batch_size, "val_every": settings.val_every,
         "checkpoint_every": settings.steps, "log_every": max(1, min(10, settings.steps // 20 or 1)),
         "device": settings.device, "seed": settings.seed, "progress": False,
         "output_dir": str(run_dir / MODELS / label),
     }
+
+
+def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
+    """Load ``checkpoint`` into ``model`` in place and report what was loaded.
+
+    A cellseg-nb checkpoint (``cellseg-nb train`` or a training notebook; same architecture, the weights
+    are copied, not its optimiser or step) loads strictly up to missing / unexpected keys; any other file
+    is read as a centermask2 / LIVECell model-zoo checkpoint (CenterMask only), keys mapped by name and
+    tensors of another shape (e.g. an 80-class COCO head) left at their initial values.
+    """
+    import torch
+
+    from ..errors import DataError
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise DataError("checkpoint to start from not found", file=path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt files and pickles with code raise several types
+        raise DataError(f"cannot load checkpoint with weights_only=True ({type(exc).__name__}: {exc})",
+                        file=path) from exc
+    if isinstance(payload, dict) and {"model_name", "model"} <= set(payload):
+        own = model.state_dict()
+        bad = [k for k, v in payload["model"].items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
+        if bad:
+            raise DataError(f"checkpoint of {payload['model_name']!r} does not fit this model (shape of "
+                            f"{bad[0]}); check model_kwargs", file=path)
+        missing, unexpected = model.load_state_dict(payload["model"], strict=False)
+        return {"source": str(path), "format": "cellseg-nb", "loaded": len(payload["model"]) - len(unexpected),
+                "missing": len(missing), "unexpected": len(unexpected), "shape_mismatch": 0}
+    if not hasattr(model, "fcos_head"):
+        raise DataError("not a cellseg-nb checkpoint (centermask2 files only fit CenterMask)", file=path)
+    from ..models.centermask.convert import load_centermask2_checkpoint
+
+    report = load_centermask2_checkpoint(model, path, on_shape_mismatch="skip")
+    return {"source": str(path), "format": "centermask2", "loaded": len(report.loaded),
+            "missing": len(report.missing), "unexpected": len(report.unexpected),
+            "shape_mismatch": len(report.shape_mismatch)}
+
+
+def load_backbone_weights(model: Any, weights: str | Path) -> dict:
+    """Initialise a CenterMask trunk from a timm VoVNet state dict file (classifier ignored)."""
+    from ..models.centermask.backbone import load_timm_checkpoint
+
+    if not hasattr(getattr(model, "backbone", None), "body"):
+        raise ConfigError("backbone_weights: only CenterMask models have a timm VoVNet backbone")
+    found = load_timm_checkpoint(model.backbone.body, weights)
+    total = len(model.backbone.body.state_dict())
+    return {"source": str(weights), "format": "timm backbone", "loaded": total - len(found["missing"]),
+            "missing": len(found["missing"]), "unexpected": len(found["unexpected"]), "shape_mismatch": 0}
+
+
+def initial_model(model: str, settings: TrainSettings) -> tuple[Any, list[dict]]:
+    """The model to train when it starts from weights (else ``(None, [])``: the engine builds it)."""
+    if not settings.init_checkpoint and not settings.backbone_weights:
+        return None, []
+    import torch
+
+    from ..models.registry import build_model
+
+    torch.manual_seed(settings.seed)  # the engine seeds the same way before building a fresh model
+    net = build_model(model, **settings.model_kwargs)
+    reports = []
+    if settings.backbone_weights:
+        reports.append(load_backbone_weights(net, settings.backbone_weights))
+    if settings.init_checkpoint:
+        reports.append(load_initial_weights(net, settings.init_checkpoint))
+    return net, reports
+
+
+def clear_previous_run(output_dir: str | Path) -> None:
+    """Remove the metrics log and checkpoints a previous run of a variant left (a re-run starts fresh and
+    its learning curve must not include the old run's records)."""
+    out = Path(output_dir)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    for old in sorted((out / "checkpoints").glob("*.pt")):
+        old.unlink()
 
 
 def read_history(metrics_log: str | Path, label: str) -> pd.DataFrame:
@@ -90,10 +194,22 @@ class TrainedModel:
     history: pd.DataFrame
     train_seconds: float
     predict_seconds: float
+    init: list = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float | None:
+        """Mean training loss over the last fifth of the logged steps (single steps are noisy)."""
+        if "loss" not in self.history or "split" not in self.history:
+            return None
+        losses = self.history.loc[self.history["split"] == "train", "loss"].dropna()
+        return float(losses.tail(max(1, len(losses) // 5)).mean()) if len(losses) else None
 
     def summary(self) -> dict:
+        final = self.final_loss
         return {"model": self.label, "architecture": self.model, "training data": self.train_data,
-                "steps": self.result.steps, "best val metric": self.result.best_metric,
+                "initial weights": ", ".join(r["format"] for r in self.init) or "random",
+                "steps": self.result.steps, "final train loss": None if final is None else round(final, 4),
+                "best val metric": self.result.best_metric,
                 "train s": round(self.train_seconds, 1), "predict s/image": round(self.predict_seconds, 3)}
 
 
@@ -107,17 +223,21 @@ def train_variants(models: Sequence[str], train_data: Sequence[str], settings: T
     for data_kind in train_data:
         for model in models:
             label = variant_label(model, data_kind)
+            own = settings.for_model(model)
             start = time.perf_counter()
-            result = train(train_config(model, data_kind, settings))
+            net, init = initial_model(model, own)  # before clearing: it may start from this run's checkpoint
+            config = train_config(model, data_kind, own)
+            clear_previous_run(config["output_dir"])
+            result = train(config, **({} if net is None else {"model": net}))
             trained_s = time.perf_counter() - start
             checkpoint = result.best_checkpoint or result.last_checkpoint
             dest = predictions_dir(settings.run_dir) / f"{label}.json"
             start = time.perf_counter()
-            predict_dataset(checkpoint, eval_data.dataset, eval_data.image_root, dest, device=settings.device,
+            predict_dataset(checkpoint, eval_data.dataset, eval_data.image_root, dest, device=own.device,
                             progress=False)
             per_image = (time.perf_counter() - start) / max(len(eval_data.dataset.images), 1)
             trained.append(TrainedModel(label, model, data_kind, result, dest,
-                                        read_history(result.metrics_log, label), trained_s, per_image))
+                                        read_history(result.metrics_log, label), trained_s, per_image, init))
     return trained
 
 

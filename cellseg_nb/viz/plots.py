@@ -143,21 +143,34 @@ def growth_curves(table: pd.DataFrame, y: str | Sequence[str], *, x: str = "elap
 
 
 def learning_curves(history: pd.DataFrame | Sequence[dict], *, x: str = "epoch",
-                    group: str | None = None, metrics: Sequence[str] | None = None) -> Figure:
+                    group: str | None = None, metrics: Sequence[str] | None = None, smooth: int = 1,
+                    log: Sequence[str] = (), columns: int = 4) -> Figure:
     """Training history: one panel per metric (default: every numeric column but ``x``), one line per
-    ``group`` value (e.g. model variant)."""
+    ``group`` value (e.g. model variant). ``smooth`` > 1 draws the running mean over that many points
+    (the raw points stay, faint); ``log`` metrics get a log y axis. Panels wrap after ``columns``."""
     frame = pd.DataFrame(history)
     if metrics is None:
         metrics = [c for c in frame.select_dtypes("number").columns if c not in (x, group)]
-    fig = _figure(3.6 * max(len(metrics), 1), 3.0)
+    metrics = [m for m in metrics if m in frame and frame[m].notna().any()]
+    columns = max(1, min(columns, len(metrics)))
+    rows = max(1, math.ceil(len(metrics) / columns))
+    fig = _figure(3.6 * columns, 3.0 * rows)
     for k, metric in enumerate(metrics):
-        ax = fig.add_subplot(1, len(metrics), k + 1)
-        parts = frame.groupby(group) if group else [(None, frame)]
+        ax = fig.add_subplot(rows, columns, k + 1)
+        parts = frame.groupby(group, sort=False) if group else [(None, frame)]
         for name, part in parts:
-            part = part.dropna(subset=[metric])
-            ax.plot(part[x], part[metric], marker="o", markersize=3, label=None if name is None else str(name))
+            part = part.dropna(subset=[metric]).sort_values(x)
+            label = None if name is None else str(name)
+            if smooth > 1 and len(part) > 1:
+                line, = ax.plot(part[x], part[metric], lw=0.8, alpha=0.3)
+                ax.plot(part[x], part[metric].rolling(smooth, min_periods=1).mean(), color=line.get_color(),
+                        label=label)
+            else:
+                ax.plot(part[x], part[metric], marker="o", markersize=3, label=label)
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(x, fontsize=8)
+        if metric in log:
+            ax.set_yscale("log")
         if group:
             ax.legend(fontsize=7)
     return fig
