@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,3 +129,59 @@ def test_flat_study_table_percentages_and_empty_rows():
     flat = flat_study_table(table)
     assert list(flat.columns) == ["set", "u F1", "u AP (%)"]
     assert flat.to_dict("records") == [{"set": "LIVECell", "u F1": 0.5, "u AP (%)": 45.7}]
+
+
+def test_learning_curves_smooth_per_model_and_skip_absent_metrics():
+    history = pd.DataFrame({"step": [1, 2, 3, 1, 2, 3], "model": ["a"] * 3 + ["b"] * 3,
+                            "loss": [3.0, 1.0, 2.0, 6.0, 4.0, 2.0], "lr": [1.0] * 6, "AP": [np.nan] * 6})
+    fig = plots.learning_curves(history, x="step", group="model", metrics=["loss", "lr", "AP", "missing"],
+                                smooth=2, log=["loss"])
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "lr"]  # AP has no value, "missing" no column
+    loss = fig.axes[0]
+    raw_a, mean_a, raw_b, mean_b = loss.lines
+    assert list(raw_a.get_ydata()) == [3.0, 1.0, 2.0] and list(mean_a.get_ydata()) == [3.0, 2.0, 1.5]
+    assert list(mean_b.get_ydata()) == [6.0, 5.0, 3.0] and mean_a.get_color() == raw_a.get_color()
+    assert loss.get_yscale() == "log" and fig.axes[1].get_yscale() == "linear"
+    assert len(fig.axes[1].lines) == 2  # the learning rate is drawn as is, one line per model
+    wrapped = plots.learning_curves(history.assign(x1=1.0, x2=2.0, x3=3.0), x="step", group="model",
+                                    metrics=["loss", "lr", "x1", "x2", "x3"], columns=2)
+    assert wrapped.axes[2].get_subplotspec().rowspan.start == 1  # third panel starts the second row
+
+
+def test_model_scores_one_row_per_model_in_percent():
+    from types import SimpleNamespace
+
+    from cellseg_nb.viz.report import model_scores
+
+    ev = SimpleNamespace(summary={"F1": 0.61234, "AP": 0.4567, "AFNR": 0.25, "F1_best": 0.7, "best_threshold": 0.31,
+                                  "n_images": 3, "n_cells": 40, "n_predictions": 35})
+    table = model_scores({"unet": ev})
+    assert table.to_dict("records") == [{"model": "unet", "F1": 0.612, "AP (%)": 45.7, "AFNR (%)": 25.0,
+                                         "F1_best": 0.7, "best_threshold": 0.31,
+                                         "images": 3, "cells": 40, "predictions": 35}]
+
+
+def test_prediction_examples_one_tile_per_image_and_model_with_thresholded_predictions():
+    from cellseg_nb.pipeline.inputs import SplitData
+    from cellseg_nb.viz.report import prediction_examples
+
+    square = [[1.0, 1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 4.0]]
+    names = ["BV2_Phase_A1_1_00d00h00m_1.tif", "A172_Phase_A1_1_00d00h00m_1.tif", "A172_Phase_A1_1_00d04h00m_1.tif"]
+    images = [{"id": k, "file_name": n, "width": 8, "height": 8} for k, n in enumerate(names)]
+    annotations = [{"id": k + 1, "image_id": k, "category_id": 1, "segmentation": square, "area": 9.0,
+                    "bbox": [1, 1, 3, 3], "iscrowd": 0} for k in range(3)]
+    data = SplitData(dataset_from_dict({"images": images, "annotations": annotations}), Path("gt.json"), Path("."))
+    data.load_image = lambda record: np.full((8, 8), record["id"] * 50, np.uint8)  # no files needed
+    preds = {"u": [{"image_id": 0, "score": 0.9, "segmentation": {"size": [8, 8], "counts": "0"}},
+                   {"image_id": 0, "score": 0.2, "segmentation": {"size": [8, 8], "counts": "0"}}],
+             "c": []}
+    tiles = prediction_examples(data, preds, n_images=2, seed=0, score_threshold=0.5)
+    assert len(tiles) == 4  # 2 images x 2 models, one image per cell type, A172 first (study order)
+    assert tiles[0][0].endswith("A172: 0 predicted, 1 cells") and tiles[1][0].startswith("c (score >= 0.50)")
+    assert tiles[2][0] == "u (score >= 0.50)\nBV-2: 1 predicted, 1 cells"
+    assert tiles[3][0] == "c (score >= 0.50)\nBV-2: 0 predicted, 1 cells"
+    (gt, gt_color), (kept, color) = tiles[2][2]
+    assert gt_color == "gt" and color == "prediction" and [p["score"] for p in kept] == [0.9]
+    assert (tiles[2][1] == 0).all()
+    per_model = prediction_examples(data, preds, n_images=2, score_threshold={"u": 0.1, "c": float("nan")})
+    assert per_model[2][0] == "u (score >= 0.10)\nBV-2: 2 predicted, 1 cells" and "c (score >= 0.50)" in per_model[3][0]

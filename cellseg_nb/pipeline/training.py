@@ -5,10 +5,10 @@ of variants; :func:`train_variants` builds each :mod:`cellseg_nb.train` config (
 ``runs/<name>/models/<label>/``), trains, predicts the evaluation images into
 ``runs/<name>/predictions/<label>.json`` and returns the learning curves.
 
-A variant can start from weights instead of random initialisation: ``init_checkpoint`` (a cellseg-nb
-checkpoint of the same architecture, or for CenterMask a centermask2 / LIVECell model-zoo ``.pth``) and,
-for CenterMask, ``backbone_weights`` (a timm VoVNet state dict for the trunk). The weights are loaded into
-the model before training, so the run's own checkpoints are self-contained.
+A variant can start from weights instead of random initialisation: ``init_checkpoint`` names a
+cellseg-nb checkpoint of the same architecture or, for CenterMask, a centermask2 / LIVECell model-zoo
+``.pth`` or a timm VoVNet state dict for the backbone trunk. The weights are loaded into the model before
+training, so the run's own checkpoints are self-contained.
 """
 
 from __future__ import annotations
@@ -46,21 +46,28 @@ class TrainSettings:
     warmup_steps: int = 0
     weight_decay: float = 1e-4
     num_workers: int = 0
+    checkpoint_every: int = 0             # 0 = one checkpoint at the end
+    #: further engine settings merged into the config's sections, e.g. ``{"name": "sgd", "momentum": 0.9,
+    #: "grad_clip": None}`` and ``{"name": "multistep", "milestones": [80000, 90000], "gamma": 0.1}``
+    optim: dict = field(default_factory=dict)
+    schedule: dict = field(default_factory=dict)
+    #: weights to start from (see :func:`load_initial_weights`); None = random initialisation
     init_checkpoint: str | None = None
-    backbone_weights: str | None = None
     #: per-architecture changes of these settings, e.g. ``{"unet_deep": {"batch_size": 8}}``
     per_model: dict = field(default_factory=dict)
 
     def for_model(self, model: str) -> "TrainSettings":
-        """These settings with ``per_model[model]`` applied (``model_kwargs`` are merged, not replaced)."""
+        """These settings with ``per_model[model]`` applied (``model_kwargs``, ``optim`` and ``schedule``
+        are merged, not replaced)."""
         changes = dict(self.per_model.get(model) or {})
         known = {f.name for f in fields(self)} - {"per_model", "data_root", "run_dir"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ConfigError(f"per_model.{model}: unknown setting(s) {', '.join(unknown)} "
                               f"(known: {', '.join(sorted(known))})")
-        if "model_kwargs" in changes:
-            changes["model_kwargs"] = {**self.model_kwargs, **changes["model_kwargs"]}
+        for key in ("model_kwargs", "optim", "schedule"):
+            if key in changes:
+                changes[key] = {**getattr(self, key), **changes[key]}
         return replace(self, **changes)
 
 
@@ -88,22 +95,46 @@ def train_config(model: str, train_data: str, settings: TrainSettings) -> dict:
                  "val_annotations": str(val) if settings.val_every and val.is_file() else None,
                  "crop_size": settings.crop_size, "synthetic": None if synthetic is None else str(synthetic),
                  "num_workers": settings.num_workers},
-        "optim": {"lr": settings.lr, "weight_decay": settings.weight_decay},
-        "schedule": {"name": "cosine", "warmup_steps": settings.warmup_steps},
+        "optim": {"lr": settings.lr, "weight_decay": settings.weight_decay, **settings.optim},
+        "schedule": {"name": "cosine", "warmup_steps": settings.warmup_steps, **settings.schedule},
         "steps": settings.steps, "batch_size": settings.batch_size, "val_every": settings.val_every,
-        "checkpoint_every": settings.steps, "log_every": max(1, min(10, settings.steps // 20 or 1)),
+        "checkpoint_every": settings.checkpoint_every or settings.steps, "log_every": max(1, min(10, settings.steps // 20 or 1)),
         "device": settings.device, "seed": settings.seed, "progress": False,
         "output_dir": str(run_dir / MODELS / label),
     }
 
 
-def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
-    """Load ``checkpoint`` into ``model`` in place and report what was loaded.
+_TIMM_PREFIXES = ("stem.", "stages.", "stem_", "stages_")
 
-    A cellseg-nb checkpoint (``cellseg-nb train`` or a training notebook; same architecture, the weights
-    are copied, not its optimiser or step) loads strictly up to missing / unexpected keys; any other file
-    is read as a centermask2 / LIVECell model-zoo checkpoint (CenterMask only), keys mapped by name and
-    tensors of another shape (e.g. an 80-class COCO head) left at their initial values.
+
+def _state_dict_of(payload: Any) -> dict:
+    if isinstance(payload, dict):
+        for wrapper in ("state_dict", "model"):
+            if isinstance(payload.get(wrapper), dict):
+                return payload[wrapper]
+        return payload
+    return {}
+
+
+def looks_like_timm_backbone(payload: Any) -> bool:
+    """True for a plain timm VoVNet state dict (``stem.0...``, ``stages.0...``), not a detector's."""
+    keys = [str(k).removeprefix("module.") for k in _state_dict_of(payload)]
+    return bool(keys) and any(k.startswith(_TIMM_PREFIXES) for k in keys) \
+        and not any(k.startswith(("backbone.", "proposal_generator.", "roi_heads.")) for k in keys)
+
+
+def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
+    """Load the weights of ``checkpoint`` into ``model`` in place; return what was loaded (a dict with
+    ``source``, ``format``, ``loaded``, ``missing``, ``unexpected``, ``shape_mismatch`` counts).
+
+    Three kinds of file, told apart by their content:
+
+    - a cellseg-nb checkpoint (``cellseg-nb train``, a training notebook): same architecture, the weights
+      are copied (not the optimiser or step); a tensor of another shape raises DataError;
+    - a timm VoVNet state dict (``.pth``/``.pt``/``.safetensors``; CenterMask only): the backbone trunk,
+      the classifier ignored; the FPN and heads keep their random initialisation;
+    - otherwise a centermask2 / LIVECell model-zoo ``.pth`` (CenterMask only): keys mapped by name, tensors
+      of another shape (e.g. an 80-class COCO head) left at their initial values.
     """
     import torch
 
@@ -112,11 +143,13 @@ def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
     path = Path(checkpoint)
     if not path.is_file():
         raise DataError("checkpoint to start from not found", file=path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt files and pickles with code raise several types
-        raise DataError(f"cannot load checkpoint with weights_only=True ({type(exc).__name__}: {exc})",
-                        file=path) from exc
+    payload = None
+    if path.suffix != ".safetensors":
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # corrupt files and pickles with code raise several types
+            raise DataError(f"cannot load checkpoint with weights_only=True ({type(exc).__name__}: {exc})",
+                            file=path) from exc
     if isinstance(payload, dict) and {"model_name", "model"} <= set(payload):
         own = model.state_dict()
         bad = [k for k, v in payload["model"].items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
@@ -126,8 +159,16 @@ def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
         missing, unexpected = model.load_state_dict(payload["model"], strict=False)
         return {"source": str(path), "format": "cellseg-nb", "loaded": len(payload["model"]) - len(unexpected),
                 "missing": len(missing), "unexpected": len(unexpected), "shape_mismatch": 0}
-    if not hasattr(model, "fcos_head"):
-        raise DataError("not a cellseg-nb checkpoint (centermask2 files only fit CenterMask)", file=path)
+    if not hasattr(getattr(model, "backbone", None), "body"):
+        raise DataError("not a cellseg-nb checkpoint (timm backbone and centermask2 files only fit CenterMask)",
+                        file=path)
+    if payload is None or looks_like_timm_backbone(payload):
+        from ..models.centermask.backbone import load_timm_checkpoint
+
+        found = load_timm_checkpoint(model.backbone.body, path)
+        total = len(model.backbone.body.state_dict())
+        return {"source": str(path), "format": "timm backbone", "loaded": total - len(found["missing"]),
+                "missing": len(found["missing"]), "unexpected": len(found["unexpected"]), "shape_mismatch": 0}
     from ..models.centermask.convert import load_centermask2_checkpoint
 
     report = load_centermask2_checkpoint(model, path, on_shape_mismatch="skip")
@@ -136,21 +177,10 @@ def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
             "shape_mismatch": len(report.shape_mismatch)}
 
 
-def load_backbone_weights(model: Any, weights: str | Path) -> dict:
-    """Initialise a CenterMask trunk from a timm VoVNet state dict file (classifier ignored)."""
-    from ..models.centermask.backbone import load_timm_checkpoint
-
-    if not hasattr(getattr(model, "backbone", None), "body"):
-        raise ConfigError("backbone_weights: only CenterMask models have a timm VoVNet backbone")
-    found = load_timm_checkpoint(model.backbone.body, weights)
-    total = len(model.backbone.body.state_dict())
-    return {"source": str(weights), "format": "timm backbone", "loaded": total - len(found["missing"]),
-            "missing": len(found["missing"]), "unexpected": len(found["unexpected"]), "shape_mismatch": 0}
-
-
 def initial_model(model: str, settings: TrainSettings) -> tuple[Any, list[dict]]:
-    """The model to train when it starts from weights (else ``(None, [])``: the engine builds it)."""
-    if not settings.init_checkpoint and not settings.backbone_weights:
+    """The model to train when it starts from ``settings.init_checkpoint`` (else ``(None, [])``: the
+    engine builds a randomly initialised one)."""
+    if not settings.init_checkpoint:
         return None, []
     import torch
 
@@ -158,12 +188,7 @@ def initial_model(model: str, settings: TrainSettings) -> tuple[Any, list[dict]]
 
     torch.manual_seed(settings.seed)  # the engine seeds the same way before building a fresh model
     net = build_model(model, **settings.model_kwargs)
-    reports = []
-    if settings.backbone_weights:
-        reports.append(load_backbone_weights(net, settings.backbone_weights))
-    if settings.init_checkpoint:
-        reports.append(load_initial_weights(net, settings.init_checkpoint))
-    return net, reports
+    return net, [load_initial_weights(net, settings.init_checkpoint)]
 
 
 def clear_previous_run(output_dir: str | Path) -> None:

@@ -144,10 +144,11 @@ def growth_curves(table: pd.DataFrame, y: str | Sequence[str], *, x: str = "elap
 
 def learning_curves(history: pd.DataFrame | Sequence[dict], *, x: str = "epoch",
                     group: str | None = None, metrics: Sequence[str] | None = None, smooth: int = 1,
-                    log: Sequence[str] = (), columns: int = 4) -> Figure:
+                    exact: Sequence[str] = ("lr",), log: Sequence[str] = (), columns: int = 4) -> Figure:
     """Training history: one panel per metric (default: every numeric column but ``x``), one line per
     ``group`` value (e.g. model variant). ``smooth`` > 1 draws the running mean over that many points
-    (the raw points stay, faint); ``log`` metrics get a log y axis. Panels wrap after ``columns``."""
+    (the raw points stay, faint), except for ``exact`` metrics (the learning rate: a schedule, not a
+    noisy measurement); ``log`` metrics get a log y axis. Panels wrap after ``columns``."""
     frame = pd.DataFrame(history)
     if metrics is None:
         metrics = [c for c in frame.select_dtypes("number").columns if c not in (x, group)]
@@ -161,7 +162,7 @@ def learning_curves(history: pd.DataFrame | Sequence[dict], *, x: str = "epoch",
         for name, part in parts:
             part = part.dropna(subset=[metric]).sort_values(x)
             label = None if name is None else str(name)
-            if smooth > 1 and len(part) > 1:
+            if smooth > 1 and len(part) > 1 and metric not in exact:
                 line, = ax.plot(part[x], part[metric], lw=0.8, alpha=0.3)
                 ax.plot(part[x], part[metric].rolling(smooth, min_periods=1).mean(), color=line.get_color(),
                         label=label)

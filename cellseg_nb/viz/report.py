@@ -5,13 +5,16 @@ ground truth beside each model). Notebook 05 shows them; the report index render
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
 from ..data.coco import CocoDataset
+
+if TYPE_CHECKING:
+    from ..pipeline.inputs import SplitData
 
 #: Metrics the study prints in percent.
 PERCENT = frozenset({"AP", "AP50", "AP75", "APs", "APm", "APl", "AFNR", "mSA", "SA50", "AR100", "AR500", "AR2000"})
@@ -149,3 +152,55 @@ def growth_summary(growth: pd.DataFrame, by: Sequence[str] = ("cell_type", "well
             row[f"{col} per 24 h"] = round(float(slope), 4 if col == "confluence" else 2)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def model_scores(evaluations: Mapping[str, object],
+                 metrics: Sequence[str] = ("F1", "AP", "AFNR", "F1_best", "best_threshold")) -> pd.DataFrame:
+    """One row per model with its overall ``metrics`` (AP-like in percent, as the study table), plus the
+    number of images, cells and predictions: the quick look of the training notebooks (05 has the rest).
+    ``F1_best`` is the best F1 over score thresholds and ``best_threshold`` the score that reaches it."""
+    rows = []
+    for model, ev in evaluations.items():
+        row = {"model": model}
+        for m in metrics:
+            value = float(ev.summary.get(m, np.nan))
+            row[f"{m} (%)" if m in PERCENT else m] = round(100 * value, 1) if m in PERCENT else round(value, 3)
+        row.update({"images": int(ev.summary["n_images"]), "cells": int(ev.summary["n_cells"]),
+                    "predictions": int(ev.summary["n_predictions"])})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def prediction_examples(data: "SplitData", predictions: Mapping[str, Sequence[dict]], *, n_images: int = 3,
+                        seed: int = 0, score_threshold: float | Mapping[str, float] = 0.5,
+                        ) -> list[tuple[str, np.ndarray, list]]:
+    """Tiles for :func:`cellseg_nb.viz.plots.image_examples`: ``n_images`` images spread over the cell
+    types (chosen with ``seed``), each once per model (row = image, column = model) with the annotations
+    (``gt``) and the model's predictions scoring at least ``score_threshold`` (``prediction``): one number,
+    or one per model (e.g. each model's best-F1 threshold; a missing or NaN entry means 0.5)."""
+    from ..pipeline.inputs import pick_images
+
+    def threshold(model: str) -> float:
+        value = score_threshold.get(model, 0.5) if isinstance(score_threshold, Mapping) else score_threshold
+        return 0.5 if value is None or not np.isfinite(float(value)) else float(value)
+
+    chosen = pick_images(data.dataset, max(1, n_images), seed=seed)
+    order = {c: k for k, c in enumerate(CELL_TYPES)}
+    ids = sorted(chosen.image_ids, key=lambda i: (order.get(chosen.cell_type(i), len(order)), str(i)))
+    wanted = set(ids)
+    by_image: dict = {}
+    for model, records in predictions.items():
+        cut = threshold(model)
+        for r in records:
+            if r["image_id"] in wanted and r.get("score", 1.0) >= cut:
+                by_image.setdefault((model, r["image_id"]), []).append(r)
+    tiles = []
+    for image_id in ids:
+        record = data.dataset.image(image_id)
+        image, gt = data.load_image(record), data.dataset.annotations_for(image_id)
+        name = DISPLAY_NAMES.get(data.dataset.cell_type(image_id), data.dataset.cell_type(image_id))
+        for model in predictions:
+            kept = by_image.get((model, image_id), [])
+            tiles.append((f"{model} (score >= {threshold(model):.2f})\n{name}: {len(kept)} predicted, {len(gt)} cells",
+                          image, [(gt, "gt"), (kept, "prediction")]))
+    return tiles
