@@ -69,7 +69,7 @@ def _two_touching_cells():
     return labels, interior, boundary, probs
 
 
-def test_postprocess_separates_touching_cells_and_scores_by_interior():
+def test_postprocess_separates_touching_cells_and_scores_by_foreground():
     labels, interior, boundary, probs = _two_touching_cells()
     out = semantic_to_instances(torch.from_numpy(probs))
     assert out["masks"].shape[0] == 2
@@ -78,7 +78,7 @@ def test_postprocess_separates_touching_cells_and_scores_by_interior():
         assert np.array_equal(mask, labels == k)
         n_int = int((interior & (labels == k)).sum())
         n_bd = int((boundary & (labels == k)).sum())
-        expected = (0.9 * n_int + 0.2 * n_bd) / (n_int + n_bd)
+        expected = (0.95 * n_int + 0.9 * n_bd) / (n_int + n_bd)  # mean of 1 - P(background)
         i = [j for j in range(2) if np.array_equal(out["masks"][j].numpy(), labels == k)][0]
         assert out["scores"][i] == pytest.approx(expected, rel=1e-5)
         ys, xs = np.nonzero(labels == k)

@@ -3,8 +3,10 @@
 U-Nets predict three classes per pixel. Cells are recovered by labelling connected components of the
 interior class (the seeds) and growing them over the whole foreground (interior + boundary) with a
 seeded watershed on the background probability, so touching cells separated by a predicted boundary
-become separate instances. Each instance's score is the mean interior probability over its pixels,
-which lets the COCO AP of U-Nets be computed like that of CenterMask.
+become separate instances. Each instance's score is the mean foreground probability (interior +
+boundary, i.e. 1 - background) over its pixels, which lets the COCO AP of U-Nets be computed like that of
+CenterMask. (The mean *interior* probability would be a poor score: every cell's rim is boundary, so
+even a confidently found small cell would score below 0.5 and vanish from F1 at a 0.5 threshold.)
 """
 
 from __future__ import annotations
@@ -59,15 +61,15 @@ def semantic_to_labels(probs: np.ndarray, params: PostprocessParams = Postproces
     return inverse.reshape(labels.shape).astype(np.int32) if labels.max() > 0 else labels
 
 
-def labels_to_instances(labels: np.ndarray, interior_prob: np.ndarray) -> dict[str, torch.Tensor]:
-    """``masks`` bool N x H x W, ``scores`` (mean interior probability) and ``boxes`` x1,y1,x2,y2."""
+def labels_to_instances(labels: np.ndarray, score_map: np.ndarray) -> dict[str, torch.Tensor]:
+    """``masks`` bool N x H x W, ``scores`` (mean of ``score_map`` over each instance) and ``boxes`` x1,y1,x2,y2."""
     n = int(labels.max())
     h, w = labels.shape
     if n == 0:
         return {"masks": torch.zeros((0, h, w), dtype=torch.bool), "scores": torch.zeros(0),
                 "boxes": torch.zeros((0, 4))}
     index = np.arange(1, n + 1)
-    scores = ndimage.mean(interior_prob, labels=labels, index=index).astype(np.float32)
+    scores = ndimage.mean(score_map, labels=labels, index=index).astype(np.float32)
     masks = labels[None] == index[:, None, None]
     boxes = np.zeros((n, 4), dtype=np.float32)
     for i, sl in enumerate(ndimage.find_objects(labels)):
@@ -82,6 +84,6 @@ def semantic_to_instances(probs: torch.Tensor | np.ndarray,
     if isinstance(probs, torch.Tensor):
         probs = probs.detach().float().cpu().numpy()
     labels = semantic_to_labels(probs, params)
-    out = labels_to_instances(labels, probs[1])
+    out = labels_to_instances(labels, 1.0 - probs[0])
     out["semantic_probs"] = torch.from_numpy(np.ascontiguousarray(probs, dtype=np.float32))
     return out
