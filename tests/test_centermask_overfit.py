@@ -1,5 +1,6 @@
-"""CenterMask-Lite overfits two small synthetic images (bright and dark ellipses) on CPU to mask AP >= 0.5
-(LIVECell protocol: pycocotools COCOeval, useCats 0, maxDets [100, 500, 2000], AP read at 2000)."""
+"""CenterMask-Lite overfits two demo images (128 px crops of two SK-OV-3 demo images, 6 cells each) on
+CPU to mask AP >= 0.5 (LIVECell protocol: pycocotools COCOeval, useCats 0, maxDets [100, 500, 2000], AP
+read at 2000)."""
 
 from __future__ import annotations
 
@@ -77,25 +78,39 @@ def mask_ap(targets: list[dict], predictions: list[dict], size: int = SIZE) -> f
     return float(precision[precision > -1].mean()) if (precision > -1).any() else 0.0
 
 
-def overfit(steps: int, lr: float = 1e-3, seed: int = 0) -> tuple[float, float, list[float]]:
-    """Train Lite on two synthetic images; return (mask AP, seconds, per-step total losses)."""
+def demo_crops(demo_root, cell_type: str = "SKOV3", size: int = SIZE) -> tuple[torch.Tensor, list[dict]]:
+    """Two un-augmented ``size`` px crops of demo training images of one cell type and their targets."""
+    from cellseg_nb.data.datasets import InstanceDataset
+
+    ds = InstanceDataset(demo_root / "annotations" / "LIVECell" / "livecell_coco_train.json", demo_root / "images",
+                         cell_types=[cell_type], crop_size=size, seed=0)
+    items = [ds[0], ds[1]]
+    return torch.stack([i[0] for i in items]), [{k: i[1][k] for k in ("boxes", "masks", "labels")} for i in items]
+
+
+def overfit(images: torch.Tensor, targets: list[dict], steps: int, lr: float = 1e-3,
+            seed: int = 0) -> tuple[float, float, list[float]]:
+    """Train Lite on a fixed batch; return (mask AP, seconds, per-step total losses)."""
     torch.manual_seed(seed)
-    data = [synthetic_image(1), synthetic_image(2)]
-    images = torch.stack([d[0] for d in data])
-    targets = [d[1] for d in data]
     model = build_centermask("centermask_lite_v19_slim_dw", seed=seed, **TINY)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    start = time.perf_counter()
-    model.train()
-    history = []
-    for _ in range(steps):
-        loss = sum(model(images, targets).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    model.eval()
-    predictions = model(images)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: several compete badly on a loaded 2-core CI machine
+    try:
+        start = time.perf_counter()
+        model.train()
+        history = []
+        for _ in range(steps):
+            loss = sum(model(images, targets).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history.append(loss.item())
+        model.eval()
+        with torch.no_grad():
+            predictions = model(images)
+    finally:
+        torch.set_num_threads(threads)
     return mask_ap(targets, predictions), time.perf_counter() - start, history
 
 
@@ -109,11 +124,13 @@ def test_mask_ap_reference_is_perfect_for_ground_truth() -> None:
 
 
 @pytest.mark.slow
-def test_overfit_two_images_reaches_mask_ap() -> None:
-    ap, seconds, history = overfit(steps=STEPS)
-    assert np.mean(history[-10:]) < 0.5 * np.mean(history[:5])
-    # about 35 s on an idle 2-core CPU; not asserted because the shared CI machine's load varies
+def test_overfit_two_demo_images_reaches_mask_ap(demo_root) -> None:
+    images, targets = demo_crops(demo_root)
+    assert all(len(t["masks"]) >= 3 for t in targets)
+    ap, seconds, history = overfit(images, targets, steps=STEPS)
+    assert np.mean(history[-10:]) < 0.8 * np.mean(history[:5])
+    # about 45 s on one core; not asserted because the shared CI machine's load varies
     assert ap >= 0.5, f"mask AP {ap:.3f} after {STEPS} steps ({seconds:.0f} s)"
 
 
-STEPS = 200
+STEPS = 150
