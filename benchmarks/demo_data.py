@@ -120,8 +120,22 @@ def print_comparison(sample: Path, seed: int) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+def _busiest_window(img, tile_h: int, tile_w: int) -> tuple[int, int]:
+    """Top-left corner of the tile with the highest intensity spread (the most cell texture) on a grid."""
+    import numpy as np
+
+    best, corner = -1.0, (0, 0)
+    for y0 in range(0, img.shape[0] - tile_h + 1, tile_h // 4):
+        for x0 in range(0, img.shape[1] - tile_w + 1, tile_w // 4):
+            spread = float(np.std(img[y0:y0 + tile_h, x0:x0 + tile_w]))
+            if spread > best:
+                best, corner = spread, (y0, x0)
+    return corner
+
+
 def write_figure(sample: Path, dest: Path, seed: int) -> None:
-    """Grey PNG: for each line a 200x130 px real crop (left) beside a simulated one (right), full resolution."""
+    """Grey PNG: for each line a 200x130 px crop of a real image (left) beside one of a simulated image of the
+same elapsed time (right), each at full resolution where its image shows the most cells."""
     from PIL import Image, ImageDraw
 
     from cellseg_nb.data.images import read_image
@@ -144,12 +158,12 @@ def write_figure(sample: Path, dest: Path, seed: int) -> None:
         real, demo, name = pairs[t]
         x = (i % cols) * (pair_w + 3 * gap)
         y = (i // cols) * (tile_h + label_h + gap)
-        y0, x0 = 150, 200  # same window in both images
         for k, img in enumerate((real, demo)):
+            y0, x0 = _busiest_window(img, tile_h, tile_w)  # where the cells are, in each image
             crop = Image.fromarray(img[y0:y0 + tile_h, x0:x0 + tile_w])
             canvas.paste(crop, (x + k * (tile_w + gap), y + label_h))
         draw.text((x + 2, y + 1), f"{t} real", fill=0)
-        draw.text((x + tile_w + gap + 2, y + 1), f"{t} demo, same time", fill=0)
+        draw.text((x + tile_w + gap + 2, y + 1), f"{t} demo, same elapsed time", fill=0)
     dest.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(dest, optimize=True)
     print(f"wrote {dest} ({dest.stat().st_size / 1e3:.0f} kB)")
