@@ -69,6 +69,22 @@ def test_train_and_eval_contract() -> None:
         assert torch.isfinite(result["scores"]).all() and result["labels"].eq(1).all()
         # mask score = box score * predicted IoU: an untrained MaskIoU head predicts ~0, so scores shrink
         assert torch.all(result["scores"].abs() < result["box_scores"])
+        assert torch.all((result["scores"] >= 0) & (result["scores"] <= 1))
+
+
+@pytest.mark.parametrize("bias", [-5.0, 5.0])
+def test_mask_scores_stay_in_unit_range(bias: float) -> None:
+    """The MaskIoU head's raw output can leave [0, 1] (negative early in training, above 1 later); the
+    predicted IoU is clamped so mask scores are valid COCO scores (the evaluator rejects others)."""
+    torch.manual_seed(0)
+    model = _lite(inference_threshold=0.0, detections_per_image=20)
+    torch.nn.init.constant_(model.maskiou_head.maskiou.bias, bias)  # raw predicted IoU far outside [0, 1]
+    model.eval()
+    out = model(synthetic_image(1)[0][None])[0]
+    assert len(out["scores"]) > 0
+    assert torch.all((out["scores"] >= 0) & (out["scores"] <= 1))
+    expected = out["box_scores"] if bias > 0 else torch.zeros_like(out["box_scores"])
+    assert torch.allclose(out["scores"], expected)
 
 
 def test_image_without_cells_trains() -> None:

@@ -185,7 +185,9 @@ class CenterMask(nn.Module):
             unclipped = det.boxes / torch.tensor([sx, sy, sx, sy], device=det.boxes.device)
             keep = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).nonzero(as_tuple=True)[0]
             masks = paste_masks(mask_probs[keep], unclipped[keep], height, width, c.mask_threshold)
-            mask_scores = det.scores[keep] * iou[keep] if iou is not None else det.scores[keep]
+            # predicted IoU clamped to [0, 1] (an IoU; the head's raw output can leave that range), so mask
+            # scores stay in [0, 1] as COCO results and the evaluator require
+            mask_scores = det.scores[keep] * iou[keep].clamp(0.0, 1.0) if iou is not None else det.scores[keep]
             results.append({"masks": masks, "scores": mask_scores.to(torch.float32),
                             "boxes": boxes[keep].to(torch.float32), "box_scores": det.scores[keep].to(torch.float32),
                             "labels": det.labels[keep] + 1})
