@@ -5,8 +5,9 @@
 ``cellseg_nb.train.train(config)`` with the package's datasets (``data.train_annotations`` / ``data.images``:
 ``SemanticDataset`` for U-Nets, ``InstanceDataset`` for CenterMask, random crops with augmentation, a target
 cache). The number of steps is chosen so training fits ``--minutes``: the target cache is filled first
-(untimed), a short probe run measures the time per step, then the real run (fresh model, its LR schedule
-sized to those steps) is timed. Predictions on the test images come from
+(untimed), a short probe run measures the mean time per step after its first 5 steps (start-up and
+warm-up left out), then the real run (a fresh model, its LR schedule sized to those steps) is timed; its
+time is reported, so a machine that gets busier during the run shows up as a longer train time. Predictions on the test images come from
 ``cellseg_nb.train.predict.predict_dataset`` with the final checkpoint; model and baseline
 (``cellseg_nb.baseline.segment_dataset``, default settings) are scored by the same
 ``cellseg_nb.eval.evaluate_instances`` on the same ground truth.
@@ -91,6 +92,20 @@ def fill_cache(cfg: dict) -> float:
     return time.perf_counter() - t0
 
 
+def run_probe(cfg: dict, a: argparse.Namespace, out: Path) -> tuple[float, float]:
+    """(seconds of the probe run, its mean seconds per step after the first 5 steps)."""
+    from cellseg_nb.train import config_from_dict, train
+
+    t0 = time.perf_counter()
+    probe = train(config_from_dict({**cfg, "steps": a.probe_steps, "checkpoint_every": a.probe_steps,
+                                    "log_every": 1, "output_dir": str(out / "probe")}))
+    probe_s = time.perf_counter() - t0
+    records = [json.loads(line) for line in probe.metrics_log.read_text().splitlines() if line.strip()]
+    times = [a.batch_size / r["samples_per_s"] for r in records if r.get("split") == "train"]
+    times = times[min(5, len(times) // 2):]
+    return probe_s, (sum(times) / len(times) if times else probe_s / a.probe_steps)
+
+
 def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, out: Path) -> dict:
     from cellseg_nb.baseline import segment_dataset
     from cellseg_nb.data.coco import load_coco
@@ -102,13 +117,12 @@ def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, 
     load = {"start": os.getloadavg()}
     cache_s = fill_cache(cfg)
     log(f"target cache filled in {cache_s:.1f} s")
-    # the probe's time per step (start-up included, so it overestimates) decides how many steps fit
-    t0 = time.perf_counter()
-    train(config_from_dict({**cfg, "steps": a.probe_steps, "checkpoint_every": a.probe_steps,
-                            "output_dir": str(out / "probe")}))
-    per_step = (time.perf_counter() - t0) / a.probe_steps
+    # the probe's mean time per step (its first steps and the start-up left out) decides how many fit
+    probe_s = per_step = 0.0
+    if not a.steps:
+        probe_s, per_step = run_probe(cfg, a, out)
     steps = a.steps or max(20, int(a.minutes * 60 / per_step))
-    log(f"probe: {per_step:.3f} s/step -> {steps} steps")
+    log(f"probe: {probe_s:.1f} s, {per_step:.3f} s/step after warm-up -> {steps} steps")
     t0 = time.perf_counter()
     res = train(config_from_dict({**cfg, "steps": steps, "checkpoint_every": a.checkpoint_every or steps,
                                   "output_dir": str(out / "run")}))
@@ -122,16 +136,25 @@ def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, 
     predict_s = time.perf_counter() - t0
     model = evaluate_instances(gt, predictions).summary
     base = evaluate_instances(gt, segment_dataset(gt, images)).summary
+    by_checkpoint = {}
+    if a.eval_checkpoints:  # every saved checkpoint of the run on the same test images (exploration)
+        for path in sorted((out / "run" / "checkpoints").glob("step_*.pt")):
+            preds = predict_dataset(path, gt, images, device="cpu", score_threshold=a.score_threshold,
+                                    progress=False)
+            summary = evaluate_instances(gt, preds).summary
+            by_checkpoint[int(path.stem.split("_")[1])] = {k: round(summary[k], 4) for k in KEYS}
+            log(f"checkpoint {path.name}: {by_checkpoint[int(path.stem.split('_')[1])]}")
     losses = [json.loads(line) for line in res.metrics_log.read_text().splitlines() if line.strip()]
     losses = [r for r in losses if r.get("split") == "train"]
-    return {"model": a.model, "config": cfg, "threads": a.threads, "probe_s_per_step": round(per_step, 3),
+    return {"model": a.model, "config": cfg, "threads": a.threads, "probe_seconds": round(probe_s, 1),
+            "probe_s_per_step": round(per_step, 3),
             "steps": res.steps, "train_seconds": round(train_s, 1), "cache_seconds": round(cache_s, 1),
             "predict_seconds": round(predict_s, 1), "test_images": len(gt.images),
             "predictions": len(predictions), "score_threshold": a.score_threshold,
             "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None,
             "loadavg": {k: [round(x, 2) for x in v] for k, v in load.items()},
             "result": {k: model[k] for k in KEYS}, "baseline": {k: base[k] for k in KEYS},
-            "checkpoint": str(res.last_checkpoint) if a.keep else None}
+            "by_checkpoint": by_checkpoint or None, "checkpoint": str(res.last_checkpoint) if a.keep else None}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -140,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-kwargs", default=None, help="JSON dict merged over the family's default kwargs")
     p.add_argument("--minutes", type=float, default=10.0, help="training budget (the probe run is extra)")
     p.add_argument("--steps", type=int, default=0, help="train exactly this many steps instead of the budget")
-    p.add_argument("--probe-steps", type=int, default=10)
+    p.add_argument("--probe-steps", type=int, default=25)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--images-per-type", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -159,6 +182,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other training-config override, e.g. --set optim.momentum=0.8 (repeatable)")
     p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--eval-checkpoints", action="store_true", help="also score every saved checkpoint")
     p.add_argument("--keep", type=Path, default=None, help="keep the run folder (checkpoints, metrics) here")
     p.add_argument("--json", type=Path, default=None, help="write the numbers here")
     a = p.parse_args(argv)
