@@ -47,7 +47,7 @@ FAMILY_DEFAULTS = {
                                      "test_min_size": 520, "test_max_size": 704, "pre_nms_topk_test": 1000,
                                      "post_nms_topk_test": 1000, "detections_per_image": 1000,
                                      "roi_batch_size_per_image": 256},
-                       crop=256, batch_size=2, lr=1e-3, weight_decay=1e-4, warmup_steps=100, grad_clip=1.0),
+                       crop=256, batch_size=2, lr=2e-3, weight_decay=1e-4, warmup_steps=100, grad_clip=1.0),
 }
 
 
