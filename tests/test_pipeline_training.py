@@ -178,7 +178,7 @@ def test_timm_backbone_and_centermask2_files_are_told_apart(tmp_path):
 def test_train_validate_predict_then_fine_tune(tmp_path, demo_root):
     """Two tiny runs through train_variants: from scratch with validation, then fine-tuned from the first
     run's checkpoint; each leaves predictions and only its own learning curve."""
-    from cellseg_nb.pipeline.inputs import load_split
+    from cellseg_nb.data.splits import load_split
 
     eval_data = load_split(demo_root, "test", max_images=2)
     s = training.TrainSettings(str(demo_root), str(tmp_path / "run"), steps=2, batch_size=2, crop_size=64,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cellseg_nb.data.coco import dataset_from_dict
-from cellseg_nb.pipeline.inputs import pick_images
+from cellseg_nb.data.splits import pick_images
 from cellseg_nb.viz import plots
 from cellseg_nb.viz.overlay import blend, mask_outline, outline_image, record_mask
 
@@ -162,7 +162,7 @@ def test_model_scores_one_row_per_model_in_percent():
 
 
 def test_prediction_examples_one_tile_per_image_and_model_with_thresholded_predictions():
-    from cellseg_nb.pipeline.inputs import SplitData
+    from cellseg_nb.data.splits import SplitData
     from cellseg_nb.viz.report import prediction_examples
 
     square = [[1.0, 1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 4.0]]

@@ -21,7 +21,7 @@ from .cache import TargetCache, content_key
 from .coco import CocoDataset, OnError, load_coco
 from .images import read_image
 from .layout import ImageLocator
-from .targets import DEFAULT_BOUNDARY_WIDTH, RasterTargets, rasterize
+from .targets import DEFAULT_BOUNDARY_WIDTH, RasterTargets, boxes_from_masks, rasterize
 from .transforms import (AugmentConfig, Geometry, apply_geometry, augment_config, crop_size_pair, draw_geometry,
                          draw_window, jitter_intensity)
 
@@ -161,21 +161,9 @@ class InstanceDataset(_CocoImageDataset):
         masks = apply_geometry(masks, geom)
         area = masks.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
         return torch.from_numpy(pixels.copy())[None], {
-            "boxes": torch.from_numpy(_boxes(masks)), "masks": torch.from_numpy(masks),
+            "boxes": torch.from_numpy(boxes_from_masks(masks)), "masks": torch.from_numpy(masks),
             "labels": torch.ones(len(masks), dtype=torch.int64), "area": torch.from_numpy(area),
             "semantic": torch.from_numpy(semantic.astype(np.int64)), **meta}
-
-
-def _boxes(masks: np.ndarray) -> np.ndarray:
-    boxes = np.zeros((len(masks), 4), np.float32)
-    if len(masks):
-        rows, cols = masks.any(2), masks.any(1)
-        h, w = masks.shape[1:]
-        boxes[:, 0] = cols.argmax(1)
-        boxes[:, 1] = rows.argmax(1)
-        boxes[:, 2] = w - cols[:, ::-1].argmax(1)
-        boxes[:, 3] = h - rows[:, ::-1].argmax(1)
-    return boxes
 
 
 def collate_instances(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict]]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
 from .coco import CocoDataset, OnError
-from .targets import annotation_rle
+from .targets import annotation_rle, rle_areas
 
 TABLE_COLUMNS = ("image_id", "file_name", "cell_type", "display_cell_type", "well", "location", "elapsed_hours",
                  "crop", "synthetic", "width", "height", "cells", "confluence", "mean_cell_area")
@@ -29,8 +29,7 @@ def _image_measures(dataset: CocoDataset, img: dict) -> tuple[int, float, float]
     if not anns:
         return 0, 0.0, math.nan
     rles = [annotation_rle(a, h, w) for a in anns]
-    # pycocotools' area() overflows on lists of 256 or more RLEs (numpy 2): measure in chunks
-    areas = np.concatenate([mask_utils.area(rles[i:i + 255]) for i in range(0, len(rles), 255)])
+    areas = rle_areas(rles)
     union = mask_utils.merge(rles, intersect=0) if len(rles) > 1 else rles[0]
     return len(anns), float(mask_utils.area(union)) / (h * w), float(np.mean(areas))
 

@@ -50,14 +50,34 @@ def instance_masks(anns: Sequence[Mapping[str, Any]], height: int, width: int) -
     return np.ascontiguousarray(np.moveaxis(decoded, -1, 0))
 
 
+def rle_areas(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel areas of RLEs as float64.
+
+    ``pycocotools.mask.area`` overflows for lists of more than 255 masks under numpy 2 (it sizes a
+    placeholder array as uint8), so the list is passed in chunks.
+    """
+    from pycocotools import mask as mask_utils
+
+    rles = list(rles)
+    if not rles:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(mask_utils.area(rles[i:i + 255]), dtype=np.float64)
+                           for i in range(0, len(rles), 255)])
+
+
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     """``N x 4`` float32 boxes ``(x1, y1, x2, y2)`` with exclusive max (pixel extent); empty masks give zeros."""
     masks = np.asarray(masks).astype(bool)
     boxes = np.zeros((len(masks), 4), np.float32)
-    for k, mask in enumerate(masks):
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        if rows.size:
-            boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    if len(masks):
+        rows, cols = masks.any(2), masks.any(1)
+        h, w = masks.shape[1:]
+        filled = rows.any(1)
+        boxes[:, 0] = cols.argmax(1)
+        boxes[:, 1] = rows.argmax(1)
+        boxes[:, 2] = w - cols[:, ::-1].argmax(1)
+        boxes[:, 3] = h - rows[:, ::-1].argmax(1)
+        boxes[~filled] = 0
     return boxes
 
 
@@ -104,10 +124,6 @@ class RasterTargets:
             if y1 > y0 and x1 > x0:
                 out[j, y0 - top:y1 - top, x0 - left:x1 - left] = self.crops[k][y0 - t:y1 - t, x0 - l:x1 - l]
         return out, idx
-
-    def boxes(self) -> np.ndarray:
-        """``N x 4`` float32 boxes ``(x1, y1, x2, y2)`` of the full-image masks."""
-        return self.windows[:, [1, 0, 3, 2]].astype(np.float32)
 
 
 def _crop(mask: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.targets import rle_areas  # noqa: F401  (re-exported: evaluation code imports it from here)
+
 
 @dataclass
 class ImageOverlaps:
@@ -86,20 +88,6 @@ def image_overlaps(gt_objects: list, gt_crowd: np.ndarray, pred_objects: list, s
     else:
         iou = plain
     return ImageOverlaps(iou, inter, pred_area, gt_area, scores[order], order, gt_crowd)
-
-
-def rle_areas(rles: list[dict]) -> np.ndarray:
-    """Pixel areas of RLEs as float64.
-
-    ``pycocotools.mask.area`` overflows for lists of more than 255 masks under numpy 2 (it sizes a
-    placeholder array as uint8), so the list is passed in chunks.
-    """
-    from pycocotools import mask as mask_utils
-
-    if not rles:
-        return np.zeros(0)
-    return np.concatenate([np.asarray(mask_utils.area(rles[i:i + 255]), dtype=np.float64)
-                           for i in range(0, len(rles), 255)])
 
 
 def _bytes_rle(rle: dict) -> dict:

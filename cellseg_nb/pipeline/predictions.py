@@ -18,7 +18,7 @@ import numpy as np
 from ..data.coco import CocoDataset, read_json
 from ..errors import DataError
 from .artifacts import PREDICTIONS
-from .inputs import SplitData
+from ..data.splits import SplitData
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from .artifacts import MODELS
-from .inputs import SplitData, annotation_path
+from ..data.splits import SplitData, annotation_path
 from .predictions import predictions_dir
 
 TRAIN_DATA = ("original", "extended")

@@ -14,7 +14,7 @@ from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
 from ..data.coco import CocoDataset
 
 if TYPE_CHECKING:
-    from ..pipeline.inputs import SplitData
+    from ..data.splits import SplitData
 
 #: Metrics the study prints in percent.
 PERCENT = frozenset({"AP", "AP50", "AP75", "APs", "APm", "APl", "AFNR", "mSA", "SA50", "AR100", "AR500", "AR2000"})
@@ -178,7 +178,7 @@ def prediction_examples(data: "SplitData", predictions: Mapping[str, Sequence[di
     types (chosen with ``seed``), each once per model (row = image, column = model) with the annotations
     (``gt``) and the model's predictions scoring at least ``score_threshold`` (``prediction``): one number,
     or one per model (e.g. each model's best-F1 threshold; a missing or NaN entry means 0.5)."""
-    from ..pipeline.inputs import pick_images
+    from ..data.splits import pick_images
 
     def threshold(model: str) -> float:
         value = score_threshold.get(model, 0.5) if isinstance(score_threshold, Mapping) else score_threshold

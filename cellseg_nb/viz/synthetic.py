@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..celltypes import CELL_TYPES, DISPLAY_NAMES
-from ..pipeline.inputs import SplitData
+from ..data.splits import SplitData
 
 
 def synthesis_summary(per_type: Mapping[str, Mapping]) -> pd.DataFrame:

@@ -14,10 +14,10 @@ from typing import Sequence
 import numpy as np
 
 from ..celltypes import CELL_TYPES, canonical_cell_type
-from ..data.coco import CocoDataset, load_coco
-from ..data.images import read_image
-from ..data.layout import ImageLocator
 from ..errors import DataError
+from .coco import CocoDataset, load_coco
+from .images import read_image
+from .layout import ImageLocator
 
 SPLITS = ("train", "val", "test")
 
