@@ -27,3 +27,20 @@ class DataError(CellsegError, ValueError):
 
 class ConfigError(CellsegError, ValueError):
     """A configuration value that is unknown, of the wrong type or out of range; names the key."""
+
+
+class OutputError(CellsegError, ValueError):
+    """An output path that cannot be written (wrong kind, unwritable, outside its root); names what and where.
+
+    Raised before any computation starts, so a long run never ends by failing to save its result.
+    """
+
+    def __init__(self, problem: str, *, path: str | Path, what: str) -> None:
+        self.problem = problem
+        self.path = str(path)
+        self.what = what
+        super().__init__(f"{what} {self.path}: {problem}")
+
+
+class TrainingDiverged(CellsegError, RuntimeError):
+    """Training produced a non-finite loss or non-finite weights; no checkpoint of that state is kept."""
