@@ -8,7 +8,8 @@ import torch
 
 from cellseg_nb.errors import ConfigError, DataError
 from cellseg_nb.models.centermask import CENTERMASK_PRESETS, SMALL_CPU_OVERRIDES, build_centermask
-from cellseg_nb.models.centermask.config import make_config
+from cellseg_nb.models.centermask.config import MIN_EVAL_DETECTIONS, make_config
+from cellseg_nb.models.instances import BoxMasks
 
 from test_centermask_overfit import TINY, synthetic_image
 
@@ -33,6 +34,9 @@ def test_presets_and_livecell_defaults() -> None:
     assert v99.train_min_sizes == (440, 480, 520, 560, 580, 620)
     small = make_config("centermask_v99", **SMALL_CPU_OVERRIDES)
     assert (small.test_min_size, small.test_max_size) == (520, 704)
+    # evaluation keeps at least LIVECell's maxDets after NMS, in every preset and the small-CPU overrides
+    for config in [small, lite, v99] + [make_config(p) for p in CENTERMASK_PRESETS]:
+        assert min(config.post_nms_topk_test, config.detections_per_image) >= MIN_EVAL_DETECTIONS == 2000
 
 
 def test_config_errors_name_the_key() -> None:
@@ -62,10 +66,12 @@ def test_train_and_eval_contract() -> None:
     for result, (h, w) in zip(out, [(128, 128), (96, 112)]):
         n = len(result["scores"])
         assert 0 < n <= 7
-        assert result["masks"].dtype == torch.bool and result["masks"].shape == (n, h, w)
+        assert isinstance(result["masks"], BoxMasks) and result["masks"].shape == (n, h, w)
+        dense = result["masks"].dense()
+        assert dense.dtype == torch.bool and dense.shape == (n, h, w)
         assert result["boxes"].shape == (n, 4) and result["boxes"].dtype == torch.float32
         assert (result["boxes"][:, 0::2] <= w).all() and (result["boxes"] >= 0).all()
-        assert torch.all(result["box_scores"][:-1] >= result["box_scores"][1:])  # NMS output order
+        assert torch.all(result["scores"][:-1] >= result["scores"][1:])  # ranked by mask score
         assert torch.isfinite(result["scores"]).all() and result["labels"].eq(1).all()
         # mask score = box score * predicted IoU: an untrained MaskIoU head predicts ~0, so scores shrink
         assert torch.all(result["scores"].abs() < result["box_scores"])
@@ -119,6 +125,10 @@ def test_tiled_inference_covers_a_large_image() -> None:
     image = torch.rand(1, 150, 200) * 255
     out = model(image[None])[0]
     assert out["masks"].shape[1:] == (150, 200)
+    dense = out["masks"].dense()
+    for k, (x1, y1, x2, y2) in enumerate(out["boxes"].tolist()):  # every mask inside its (clipped) box
+        ys, xs = dense[k].nonzero(as_tuple=True)
+        assert len(ys) == 0 or (xs.min() >= int(x1) and xs.max() < x2 + 1 and ys.min() >= int(y1) and ys.max() < y2 + 1)
     centres = (out["boxes"][:, :2] + out["boxes"][:, 2:]) / 2
     # detections come from tiles all over the image, not just the first tile
     assert centres[:, 0].max() > 110 and centres[:, 1].max() > 80

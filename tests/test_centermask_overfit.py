@@ -14,6 +14,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from cellseg_nb.models.centermask import build_centermask
+from cellseg_nb.models.instances import prediction_masks
 
 SIZE = 128
 TINY = dict(train_min_sizes=(SIZE,), train_max_size=SIZE, test_min_size=SIZE, test_max_size=SIZE,
@@ -62,7 +63,7 @@ def mask_ap(targets: list[dict], predictions: list[dict], size: int = SIZE) -> f
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
                                 "segmentation": rle, "area": float(m.sum()),
                                 "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 0})
-        for m, score in zip(pred["masks"].numpy(), pred["scores"].numpy()):
+        for m, score in zip(prediction_masks(pred["masks"], "dense").numpy(), pred["scores"].numpy()):
             results.append({"image_id": image_id, "category_id": 1, "segmentation": _rle(m), "score": float(score)})
     if not results:
         return 0.0

@@ -11,7 +11,7 @@ import torch
 from cellseg_nb.models.centermask.fcos_losses import fcos_losses, ltrb_giou_loss
 from cellseg_nb.models.centermask.fcos_targets import assign_targets, centerness_target, level_locations
 from cellseg_nb.models.centermask.inputs import needs_tiling, resized_size, tile_windows
-from cellseg_nb.models.centermask.paste import paste_masks
+from cellseg_nb.models.centermask.paste import clip_boxes, paste_masks
 from cellseg_nb.models.centermask.proposals import mask_targets_and_ratios
 from cellseg_nb.models.centermask.roi_assign import assign_levels_by_ratio, pool_rois
 
@@ -132,17 +132,35 @@ def test_paste_back_hand_cases() -> None:
     out = paste_masks(ones, torch.tensor([[2.0, 3.0, 6.0, 8.0]]), 10, 12)
     expected = torch.zeros((10, 12), dtype=torch.bool)
     expected[3:8, 2:6] = True
-    assert torch.equal(out[0], expected)
+    assert torch.equal(out.dense()[0], expected)
+    assert out.windows.tolist() == [[2, 3, 6, 8]] and out.crops[0].shape == (5, 4)  # box resolution
     # left half of the mask on: columns 0..13 of 28 over an 8-px box -> image columns 0..3
     half = torch.zeros((1, 28, 28))
     half[0, :, :14] = 1
-    out = paste_masks(half, torch.tensor([[0.0, 0.0, 8.0, 8.0]]), 8, 8)
+    out = paste_masks(half, torch.tensor([[0.0, 0.0, 8.0, 8.0]]), 8, 8).dense()
     assert out[0, :, :4].all() and not out[0, :, 4:].any()
-    # box partly outside the image: only the visible part, sampled over the unclipped box
-    out = paste_masks(half, torch.tensor([[-4.0, 0.0, 4.0, 8.0]]), 8, 8)
-    assert not out[0].any()  # the visible right half of the box is the mask's "off" half
     empty = paste_masks(ones, torch.tensor([[20.0, 20.0, 30.0, 30.0]]), 8, 8)
-    assert not empty.any()
+    assert not empty.dense().any() and empty.shape == (1, 8, 8)
+
+
+def test_paste_into_the_clipped_box_as_detectron2() -> None:
+    """detectron2 pastes the 28x28 mask over the *clipped* box. Box (-4, 0, 4, 8) in an 8 x 8 image is
+    clipped to (0, 0, 4, 8): the mask's left half (columns 0..13) is stretched over image columns 0..3, so
+    pixel centres x + 0.5 = 0.5, 1.5 map to mask columns 3.5, 10.5 (on) and 2.5, 3.5 -> 17.5, 24.5 (off);
+    column 1.5 -> mask x = 1.5/4*28 - 0.5 = 10 (on). Image column 2 (x = 2.5 -> mask 17): off."""
+    half = torch.zeros((1, 28, 28))
+    half[0, :, :14] = 1
+    box = torch.tensor([[-4.0, 0.0, 4.0, 8.0]])
+    out = paste_masks(half, clip_boxes(box, 8, 8), 8, 8).dense()[0]
+    expected = torch.zeros((8, 8), dtype=torch.bool)
+    expected[:, :2] = True
+    assert torch.equal(out, expected)
+    # a bilinear boundary case by hand: a 2 x 2 mask [[1, 0], [1, 0]] over box (0, 0, 4, 2); pixel
+    # centre x = 1.5 -> mask x = 1.5 / 4 * 2 - 0.5 = 0.25 -> 0.75 * 1 + 0.25 * 0 = 0.75 (on);
+    # x = 2.5 -> 0.75 -> 0.25 (off); x = 0.5 -> -0.25: zero padding weight 0.25 -> 0.75 (on)
+    probs = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    out = paste_masks(probs, torch.tensor([[0.0, 0.0, 4.0, 2.0]]), 2, 4).dense()[0]
+    assert out.tolist() == [[True, True, False, False]] * 2
 
 
 def test_resize_and_tiles() -> None:

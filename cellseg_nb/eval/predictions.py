@@ -25,23 +25,27 @@ def masks_to_results(image_id: Any, masks: np.ndarray, scores: Sequence[float] |
                      category_id: int = 1) -> list[dict]:
     """COCO result records for one image's instance masks.
 
-    ``masks`` is bool (or 0/1) of shape (N, H, W) (a torch tensor is accepted), ``scores`` N finite
+    ``masks`` is bool (or 0/1) of shape (N, H, W) (a torch tensor is accepted) or a
+    :class:`~cellseg_nb.models.instances.BoxMasks`, ``scores`` N finite
     numbers. Each record carries a compressed RLE (``counts`` decoded to str), the mask's tight bbox
     ``[x, y, w, h]``, the score and ``category_id`` 1. Order follows the input.
     """
     from pycocotools import mask as mask_utils
 
-    masks = _to_numpy(masks)
+    from ..models.instances import BoxMasks, encode_rles
+
+    if not isinstance(masks, BoxMasks):  # BoxMasks (masks at box resolution) are encoded chunk by chunk
+        masks = _to_numpy(masks)
+        if masks.ndim != 3:
+            raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
     scores = _to_numpy(scores).astype(np.float64).reshape(-1)
-    if masks.ndim != 3:
-        raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
     if len(scores) != masks.shape[0]:
         raise ValueError(f"{masks.shape[0]} masks but {len(scores)} scores")
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"image {image_id!r}: scores contain NaN or infinite values")
     if masks.shape[0] == 0:
         return []
-    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks != 0, (1, 2, 0)).astype(np.uint8)))
+    rles = encode_rles(masks)
     boxes = mask_utils.toBbox(rles)
     results = []
     for rle, box, score in zip(rles, boxes, scores):

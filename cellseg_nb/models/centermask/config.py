@@ -111,10 +111,15 @@ CENTERMASK_PRESETS: dict[str, dict[str, Any]] = {
     "centermask_v99": dict(_BIG, backbone="ese_vovnet99b"),
 }
 
-#: Overrides for a small CPU: process LIVECell images at native size (no x1.54 upscaling), fewer candidates.
+#: Overrides for a small CPU: process LIVECell images at native size (no x1.54 upscaling), fewer candidates
+#: per level; still at least 2000 detections per image after NMS, as LIVECell's evaluation (maxDets 2000)
+#: needs on its densest images.
 SMALL_CPU_OVERRIDES: dict[str, Any] = dict(train_min_sizes=(520,), train_max_size=704, test_min_size=520,
-                                           test_max_size=704, pre_nms_topk_test=1000, post_nms_topk_test=1000,
+                                           test_max_size=704, pre_nms_topk_test=1000, post_nms_topk_test=2000,
                                            roi_batch_size_per_image=512)
+
+#: Fewest detections per image a configuration used for evaluation may keep (LIVECell's maxDets).
+MIN_EVAL_DETECTIONS = 2000
 
 
 def make_config(preset: str, **overrides: Any) -> CenterMaskConfig:

@@ -1,6 +1,7 @@
 """The CenterMask model (VoVNetV2-FPN + FCOS + SAG-Mask + MaskIoU) behind the project's model contract:
 train(): model(images, targets) -> dict of scalar losses; eval(): model(images) -> list of dicts with
-masks (bool NxHxW, input resolution), scores (mask scores = box score * MaskIoU), boxes, box_scores, labels."""
+masks (:class:`~cellseg_nb.models.instances.BoxMasks`: N masks of the input image at box resolution),
+scores (mask scores = box score * MaskIoU, descending), boxes (clipped), box_scores, labels."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .fpn import FPN
 from .inputs import as_image_list, needs_tiling, prepare_batch, resized_size, tile_windows
 from .mask_head import SAGMaskHead, mask_loss, select_class
 from .maskiou_head import MaskIoUHead, maskiou_loss, maskiou_targets
+from ..instances import BoxMasks
 from .paste import clip_boxes, paste_masks
 from .proposals import mask_targets_and_ratios, sample_foreground
 from .roi_assign import pool_rois
@@ -63,7 +65,7 @@ class CenterMask(nn.Module):
     def _detect(self, locations: list[Tensor], outputs: list[list[Tensor]], index: int, training: bool) -> Detections:
         c = self.config
         cls, reg, ctr = self._per_image(outputs, index)
-        post = c.post_nms_topk_train if training else min(c.post_nms_topk_test, c.detections_per_image)
+        post = c.post_nms_topk_train if training else c.post_nms_topk_test  # the cap by mask score comes later
         return detect_one_image(locations, list(c.fpn_strides), cls, reg, ctr, threshold=c.inference_threshold,
                                 pre_nms_topk=c.pre_nms_topk_train if training else c.pre_nms_topk_test,
                                 nms_threshold=c.nms_threshold, post_nms_topk=post)
@@ -171,6 +173,10 @@ class CenterMask(nn.Module):
         return results  # type: ignore[return-value]
 
     def _predict_batch(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
+        """detectron2 / centermask2 semantics: FCOS keeps ``post_nms_topk_test`` boxes (3000 for LIVECell),
+        every box gets its mask and mask score (box score x predicted mask IoU), the boxes are rescaled,
+        clipped and empty ones dropped, and the best ``detections_per_image`` by mask score (the ranking
+        the LIVECell evaluator applies with maxDets 2000) are pasted into their clipped boxes."""
         c = self.config
         sizes = [resized_size(im.shape[-2], im.shape[-1], c.test_min_size, c.test_max_size) for im in images]
         batch = prepare_batch(images, sizes, c.pixel_mean, c.pixel_std, c.size_divisibility)
@@ -182,13 +188,14 @@ class CenterMask(nn.Module):
             height, width = image.shape[-2:]
             sy, sx = batch.scales[i]
             boxes = clip_boxes(det.boxes / torch.tensor([sx, sy, sx, sy], device=det.boxes.device), height, width)
-            unclipped = det.boxes / torch.tensor([sx, sy, sx, sy], device=det.boxes.device)
-            keep = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).nonzero(as_tuple=True)[0]
-            masks = paste_masks(mask_probs[keep], unclipped[keep], height, width, c.mask_threshold)
             # predicted IoU clamped to [0, 1] (an IoU; the head's raw output can leave that range), so mask
             # scores stay in [0, 1] as COCO results and the evaluator require
-            mask_scores = det.scores[keep] * iou[keep].clamp(0.0, 1.0) if iou is not None else det.scores[keep]
-            results.append({"masks": masks, "scores": mask_scores.to(torch.float32),
+            mask_scores = det.scores * iou.clamp(0.0, 1.0) if iou is not None else det.scores
+            keep = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).nonzero(as_tuple=True)[0]
+            order = torch.sort(mask_scores[keep], descending=True, stable=True).indices[:c.detections_per_image]
+            keep = keep[order]
+            masks = paste_masks(mask_probs[keep], boxes[keep], height, width, c.mask_threshold)
+            results.append({"masks": masks, "scores": mask_scores[keep].to(torch.float32),
                             "boxes": boxes[keep].to(torch.float32), "box_scores": det.scores[keep].to(torch.float32),
                             "labels": det.labels[keep] + 1})
         return results
@@ -216,7 +223,7 @@ class CenterMask(nn.Module):
     def _predict_tiled(self, image: Tensor) -> dict[str, Tensor]:
         c = self.config
         height, width = image.shape[-2:]
-        parts: dict[str, list[Tensor]] = {"masks": [], "scores": [], "boxes": [], "box_scores": [], "labels": []}
+        parts: dict[str, list] = {"masks": [], "scores": [], "boxes": [], "box_scores": [], "labels": []}
         for win in tile_windows(height, width, c.test_min_size, c.test_max_size, c.tile_overlap):
             result = self._predict_batch([image[:, win.y0:win.y1, win.x0:win.x1]])[0]
             boxes = result["boxes"] + torch.tensor([win.x0, win.y0, win.x0, win.y0], dtype=torch.float32,
@@ -224,12 +231,10 @@ class CenterMask(nn.Module):
             cx = (boxes[:, 0] + boxes[:, 2]) / 2
             cy = (boxes[:, 1] + boxes[:, 3]) / 2
             keep = (cx >= win.cx0) & (cx < win.cx1) & (cy >= win.cy0) & (cy < win.cy1)
-            masks = torch.zeros((int(keep.sum()), height, width), dtype=torch.bool, device=boxes.device)
-            masks[:, win.y0:win.y1, win.x0:win.x1] = result["masks"][keep]
-            parts["masks"].append(masks)
+            parts["masks"].append(result["masks"][keep].shifted(win.x0, win.y0, height, width))
             parts["boxes"].append(boxes[keep])
             for key in ("scores", "box_scores", "labels"):
                 parts[key].append(result[key][keep])
-        merged = {k: torch.cat(v) for k, v in parts.items()}
-        order = merged["scores"].argsort(descending=True)[:c.detections_per_image]
+        merged = {k: (BoxMasks.cat(v) if k == "masks" else torch.cat(v)) for k, v in parts.items()}
+        order = torch.sort(merged["scores"], descending=True, stable=True).indices[:c.detections_per_image]
         return {k: v[order] for k, v in merged.items()}
