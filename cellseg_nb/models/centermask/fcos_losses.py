@@ -1,16 +1,30 @@
 """FCOS losses (spec §2.2): sigmoid focal (torchvision.ops.sigmoid_focal_loss, sum / num_pos), GIoU on
 positives with the FCOS convention IoU = (I+1)/(U+1) computed from l,t,r,b distances (our own code, not
 torchvision's generalized_box_iou_loss, which has no +1), weighted by centerness targets and divided by
-their sum; centerness BCE-with-logits (sum / num_pos)."""
+their sum; centerness BCE-with-logits (sum / num_pos). Under DDP both normalisers (num_pos and the
+centerness-target sum) are averaged over ranks (all_reduce / world size), as FCOS does, so every rank
+divides by the same number and the summed gradients match one big batch."""
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import sigmoid_focal_loss
 
 from .fcos_targets import centerness_target
+
+
+def mean_over_ranks(value: Tensor) -> Tensor:
+    """``value`` averaged over the ranks of the default process group (itself when not distributed);
+    detached: a normaliser carries no gradient."""
+    value = value.detach().to(torch.float32)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value = value / dist.get_world_size()
+    return value
 
 
 def ltrb_giou_loss(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -39,15 +53,19 @@ def fcos_losses(cls_logits: Tensor, box_reg: Tensor, ctr_logits: Tensor, labels:
     labels (L,) with K = background, reg_targets (L,4) in strides."""
     positive = labels != num_classes
     num_pos = positive.sum()
+    # FCOS: num_pos averaged over ranks, at least 1; the centerness sum averaged too (all ranks call this)
+    num_pos_avg = mean_over_ranks(num_pos).clamp(min=1.0)
     one_hot = torch.zeros_like(cls_logits)
     one_hot[positive, labels[positive]] = 1.0
     loss_cls = sigmoid_focal_loss(cls_logits, one_hot, alpha=alpha, gamma=gamma, reduction="sum")
-    loss_cls = loss_cls / num_pos.clamp(min=1).to(cls_logits.dtype)
+    loss_cls = loss_cls / num_pos_avg.to(cls_logits.dtype)
+    reg_pos = reg_targets[positive]
+    ctr_t = centerness_target(reg_pos)
+    ctr_sum_avg = mean_over_ranks(ctr_t.sum()).clamp(min=1e-6)
     if bool(num_pos > 0):
-        reg_pos = reg_targets[positive]
-        ctr_t = centerness_target(reg_pos)
-        loss_loc = ltrb_giou_loss(box_reg[positive], reg_pos, ctr_t) / ctr_t.sum().clamp(min=1e-6)
-        loss_ctr = F.binary_cross_entropy_with_logits(ctr_logits[positive], ctr_t, reduction="sum") / num_pos
+        loss_loc = ltrb_giou_loss(box_reg[positive], reg_pos, ctr_t) / ctr_sum_avg.to(box_reg.dtype)
+        loss_ctr = (F.binary_cross_entropy_with_logits(ctr_logits[positive], ctr_t, reduction="sum")
+                    / num_pos_avg.to(ctr_logits.dtype))
     else:  # keep the graph connected so DDP and the engine see every parameter
         loss_loc = box_reg.sum() * 0.0
         loss_ctr = ctr_logits.sum() * 0.0
