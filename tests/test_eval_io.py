@@ -91,7 +91,7 @@ def test_bad_prediction_files(tmp_path, payload, problem):
     ({"score": "high"}, "finite number"),
     ({"segmentation": {"size": [H + 1, W], "counts": "abc"}}, "differs from the image"),
     ({"segmentation": [[1, 2, 3]]}, "polygon"),
-    ({"segmentation": [[1, 2, 3, 4, float("inf"), 6]]}, "NaN, infinite"),
+    ({"segmentation": [[1, 2, 3, 4, float("inf"), 6]]}, "NaN or infinite"),
     ({"bbox": [1, 2, -3, 4]}, "bbox"),
 ])
 def test_bad_records_name_file_and_record(tmp_path, change, problem):
@@ -191,8 +191,11 @@ def test_numpy_scores_and_huge_coordinates():
     gt = gt_dataset()
     rec = good_record(score=np.float32(0.25))
     assert load_ok(gt, [rec])[0]["score"] == pytest.approx(0.25)
-    with pytest.raises(DataError, match="NaN, infinite"):
+    with pytest.raises(DataError, match="NaN or infinite"):
         load_ok(gt, [good_record(segmentation=[[1e308, 1e308, 1e308, 5, 9, 9, float("nan"), 1]])])
+    # finite but huge: pycocotools would draw a line of ~1e12 points; refused before it sees the polygon
+    with pytest.raises(DataError, match="outside the 60x40 image"):
+        load_ok(gt, [good_record(segmentation=[[1e12, 1, 5, 5, 9, 9]])])
 
 
 def load_ok(gt, records):

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ..celltypes import ImageMeta, canonical_cell_type, parse_file_name
 from ..errors import DataError
+from .records import area_problem, bbox_problem, flag_problem, id_problem, is_whole, polygons_problem, rle_problem
 
 log = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip"]
+
+#: Largest image side accepted in a record (LIVECell's are 704 x 520); bigger sizes are typos or hostile.
+MAX_IMAGE_SIDE: int = 32768
 
 #: LIVECell's single category.
 CELL_CATEGORY: dict[str, Any] = {"supercategory": "cell", "id": 1, "name": "cell"}
@@ -232,8 +235,10 @@ def _image_problem(img: Any, sizes: dict) -> str | None:
         return f"duplicate image id {img['id']!r}"
     for key in ("width", "height"):
         value = img[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
+        if not is_whole(value) or value <= 0:
             return f"'{key}' is {value!r}, expected a positive integer"
+        if value > MAX_IMAGE_SIDE:
+            return f"'{key}' is {value!r}; images larger than {MAX_IMAGE_SIDE} px per side are not supported"
     return file_name_problem(img["file_name"])
 
 
@@ -252,37 +257,44 @@ def _annotation_problem(ann: Mapping, sizes: dict, dropped_images: set, seen: se
     for key in ("id", "image_id", "segmentation"):
         if key not in ann:
             return f"missing '{key}'"
+    for key in ("id", "image_id"):
+        problem = id_problem(ann[key], key)
+        if problem:
+            return problem
     if _hashable(ann["id"]) in seen:
         return f"duplicate annotation id {ann['id']!r}"
     if ann["image_id"] not in sizes:
         if _hashable(ann["image_id"]) in dropped_images:
             return f"its image (image_id {ann['image_id']!r}) was skipped"
         return f"image_id {ann['image_id']!r} has no image record"
-    return segmentation_problem(ann["segmentation"], sizes[ann["image_id"]])
+    size = sizes[ann["image_id"]]
+    if "category_id" in ann and (not is_whole(ann["category_id"]) or ann["category_id"] < 0):
+        return f"'category_id' is {ann['category_id']!r}, expected a non-negative integer"
+    if "iscrowd" in ann:
+        problem = flag_problem(ann["iscrowd"], "iscrowd")
+        if problem:
+            return problem
+    problem = segmentation_problem(ann["segmentation"], size)
+    if problem:
+        return problem
+    if "area" in ann:
+        problem = area_problem(ann["area"], size)
+        if problem:
+            return problem
+    if "bbox" in ann:
+        return bbox_problem(ann["bbox"], size)
+    return None
 
 
 def segmentation_problem(seg: Any, size: tuple[int, int]) -> str | None:
-    """Why a segmentation (polygons or RLE) cannot be rasterised, or ``None`` when it is fine."""
+    """Why a segmentation (polygons or RLE) cannot be rasterised, or ``None`` when it is fine.
+
+    Checked in Python before pycocotools sees it (see :mod:`cellseg_nb.data.records`): RLE size and
+    counts (decoded and summed), polygon coordinates finite and inside the image.
+    """
     if isinstance(seg, Mapping):
-        if "counts" not in seg or "size" not in seg:
-            return "RLE segmentation needs 'size' and 'counts'"
-        if list(seg["size"]) != list(size):
-            return f"RLE size {list(seg['size'])} differs from the image's [height, width] {list(size)}"
-        return None
-    if not isinstance(seg, list) or not seg:
-        return "segmentation is empty or not a list of polygons"
-    for poly in seg:
-        if not isinstance(poly, list):
-            return "segmentation must be a list of polygons [[x1, y1, x2, y2, ...]]"
-        if len(poly) < 6 or len(poly) % 2:
-            return f"polygon has {len(poly)} coordinates; a polygon needs at least 3 points (6 numbers, even count)"
-        try:
-            total = math.fsum(poly)
-        except TypeError:
-            return "polygon has non-numeric coordinates"
-        if not math.isfinite(total):
-            return "polygon has NaN or infinite coordinates"
-    return None
+        return rle_problem(seg, size)
+    return polygons_problem(seg, size)
 
 
 def polygon_area(poly: Sequence[float]) -> float:

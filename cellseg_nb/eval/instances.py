@@ -109,7 +109,9 @@ def evaluate_instances(gt: CocoDataset | str | Path, predictions: Sequence[dict]
         results = validate_results(list(predictions), gt)
 
     by_image: dict[Any, list[dict]] = {img_id: [] for img_id in gt.image_ids}
-    for rec in results:
+    # COCOeval gets the records as given (no bbox added: loadRes would take each detection's area from
+    # it); box matching per image uses the record's bbox or, as loadRes does, the mask's extent.
+    for rec in (_with_boxes(results) if iou_type == "bbox" else results):
         by_image[rec["image_id"]].append(rec)
     rles_by_image = {img["id"]: gt_rles_for_image(gt.annotations_for(img["id"]), int(img["height"]),
                                                   int(img["width"])) for img in gt.images}
@@ -139,6 +141,20 @@ def evaluate_instances(gt: CocoDataset | str | Path, predictions: Sequence[dict]
         taxonomy=_taxonomy_frame(scores, types), iou_type=iou_type, score_threshold=float(score_threshold),
         backend=backend,
     )
+
+
+def _with_boxes(results: list[dict]) -> list[dict]:
+    """Copies of records without a bbox given the mask's extent (what COCOeval's loadRes assigns them)."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for rec in results:
+        if "bbox" not in rec:
+            seg = rec["segmentation"]
+            rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
+            rec = dict(rec, bbox=[float(v) for v in mask_utils.toBbox(rle)])
+        out.append(rec)
+    return out
 
 
 def _ordered_types(per_type: dict[str, dict]) -> dict[str, dict]:

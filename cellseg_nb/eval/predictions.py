@@ -10,7 +10,6 @@ file and the record.
 from __future__ import annotations
 
 import math
-import numbers
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -18,17 +17,22 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..data.coco import CocoDataset, load_coco, read_json
+from ..data.records import bbox_problem, is_real, is_whole, polygons_problem, rle_problem
 from ..errors import DataError
 
 
 def masks_to_results(image_id: Any, masks: np.ndarray, scores: Sequence[float] | np.ndarray, *,
-                     category_id: int = 1) -> list[dict]:
+                     category_id: int = 1, boxes: np.ndarray | None = None) -> list[dict]:
     """COCO result records for one image's instance masks.
 
     ``masks`` is bool (or 0/1) of shape (N, H, W) (a torch tensor is accepted) or a
     :class:`~cellseg_nb.models.instances.BoxMasks`, ``scores`` N finite
-    numbers. Each record carries a compressed RLE (``counts`` decoded to str), the mask's tight bbox
-    ``[x, y, w, h]``, the score and ``category_id`` 1. Order follows the input.
+    numbers. Each record carries a compressed RLE (``counts`` decoded to str), a bbox ``[x, y, w, h]``,
+    the score and ``category_id`` 1. Order follows the input.
+
+    ``boxes`` (N x 4, ``[x, y, w, h]``) are the model's own boxes, written as detectron2 writes them (a
+    detector's box, which COCOeval's ``loadRes`` then uses as the detection's area); without them the
+    bbox is the mask's tight extent.
     """
     from pycocotools import mask as mask_utils
 
@@ -108,8 +112,12 @@ def validate_results(results: Sequence[Any], gt: CocoDataset, *, source: str | P
     """Check result records against ``gt`` and return normalised copies.
 
     Normalised records have ``category_id`` 1 (one class), a compressed RLE with str counts (polygons and
-    uncompressed RLEs are converted) whose size equals the image's (height, width), a float score in
-    [0, 1] and a bbox (the mask's extent when the record has none).
+    uncompressed RLEs are converted) whose size equals the image's (height, width) and whose runs were
+    decoded and summed in Python first (:mod:`cellseg_nb.data.records`), a float score in [0, 1] and the
+    record's own bbox if it has one (checked: four finite numbers, w, h >= 0, inside the image). No bbox
+    is added: COCOeval's ``loadRes`` gives a detection the area of its box when records carry boxes and
+    the mask's area otherwise, so adding one would change APs/APm/APl against pycocotools on the same
+    file. Either every record has a bbox or none does.
     """
     from pycocotools import mask as mask_utils
 
@@ -122,6 +130,13 @@ def validate_results(results: Sequence[Any], gt: CocoDataset, *, source: str | P
         if problem:
             raise DataError(problem, file=source, record=name)
         out.append(normalised)
+    with_box = [i for i, rec in enumerate(out) if "bbox" in rec]
+    if with_box and len(with_box) != len(out):
+        first_without = next(i for i, rec in enumerate(out) if "bbox" not in rec)
+        raise DataError(f"{len(with_box)} of {len(out)} records carry a bbox and this one does not; give every "
+                        "record a bbox or none (COCO's loadRes takes every detection's area from the box when the "
+                        "first record has one, and fails on a record without)", file=source,
+                        record=_record_name(results[first_without], first_without))
     return out
 
 
@@ -143,10 +158,12 @@ def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, di
         where = f" of {gt.path}" if gt.path else ""
         return f"image_id {rec['image_id']!r} is not an image{where} in the ground truth", {}
     score = rec["score"]
-    if isinstance(score, bool) or not isinstance(score, numbers.Real) or not math.isfinite(score):
+    if not is_real(score) or not math.isfinite(score):
         return f"score must be a finite number, got {score!r}", {}
     if not 0.0 <= score <= 1.0:
         return f"score {score!r} is outside [0, 1]", {}
+    if "category_id" in rec and not is_whole(rec["category_id"]):
+        return f"category_id must be an integer, got {rec['category_id']!r}", {}
     height, width = int(img["height"]), int(img["width"])
     seg = rec["segmentation"]
     try:
@@ -155,24 +172,16 @@ def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, di
         return str(exc), {}
     out = dict(rec, category_id=1, score=float(score), segmentation=rle)
     if "bbox" in rec:
-        bbox = rec["bbox"]
-        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not _finite_numbers(bbox)
-                or bbox[2] < 0 or bbox[3] < 0):
-            return f"bbox must be [x, y, w, h] with finite values and w, h >= 0, got {bbox!r}", {}
-        out["bbox"] = [float(v) for v in bbox]
-    else:
-        coded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-        out["bbox"] = [float(v) for v in mask_utils.toBbox(coded)]
+        problem = bbox_problem(rec["bbox"], (height, width))
+        if problem:
+            return problem, {}
+        out["bbox"] = [float(v) for v in rec["bbox"]]
     return None, out
 
 
 def _finite_numbers(values: Sequence[Any]) -> bool:
     """True when every value is a real number (not bool, not str, not None) and finite."""
-    try:
-        finite = all(map(math.isfinite, values))
-    except TypeError:  # str, None, lists ...
-        return False
-    return finite and bool not in map(type, values)
+    return all(is_real(v) and math.isfinite(v) for v in values)
 
 
 class _BadSegmentation(ValueError):
@@ -180,35 +189,22 @@ class _BadSegmentation(ValueError):
 
 
 def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> dict:
+    """A compressed RLE with str counts, after the checks of :mod:`cellseg_nb.data.records` (C code sees no garbage)."""
     if isinstance(seg, list):
-        if not seg or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in seg):
-            raise _BadSegmentation("polygon segmentation must be a list of [x1, y1, x2, y2, ...] with >= 3 points")
-        if not all(_finite_numbers(p) for p in seg):
-            raise _BadSegmentation("polygon has NaN, infinite or non-numeric coordinates")
+        problem = polygons_problem(seg, (height, width))
+        if problem:
+            raise _BadSegmentation(problem)
         rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if not isinstance(seg, dict) or "size" not in seg or "counts" not in seg:
         raise _BadSegmentation("segmentation must be an RLE object with 'size' and 'counts' (or a polygon list)")
-    size = seg["size"]
-    if not isinstance(size, (list, tuple)) or len(size) != 2:
-        raise _BadSegmentation(f"RLE size must be [height, width], got {size!r}")
-    if [int(size[0]), int(size[1])] != [height, width]:
-        raise _BadSegmentation(f"mask size {int(size[1])}x{int(size[0])} (WxH) differs from the image's "
-                               f"{width}x{height}")
+    problem = rle_problem(seg, (height, width))
+    if problem:
+        raise _BadSegmentation(problem)
     counts = seg["counts"]
     if isinstance(counts, list):
-        if sum(counts) != height * width:
-            raise _BadSegmentation(f"uncompressed RLE covers {sum(counts)} pixels, the image has {height * width}")
         rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
-    if not isinstance(counts, str):
-        raise _BadSegmentation(f"RLE counts must be a string or a list of ints, got {type(counts).__name__}")
-    try:
-        area = int(mask_utils.area({"size": [height, width], "counts": counts.encode("ascii")}))
-    except Exception as exc:  # pycocotools raises bare exceptions on garbage counts
-        raise _BadSegmentation(f"RLE counts cannot be decoded ({exc})") from None
-    if area > height * width:
-        raise _BadSegmentation("RLE counts do not describe a mask of the stated size")
     return {"size": [height, width], "counts": counts}

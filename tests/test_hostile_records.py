@@ -1,0 +1,219 @@
+"""Class 1 of issue #12: every record is validated in Python before pycocotools / faster-coco-eval see it.
+
+References are independent of the code under test: pycocotools' own encoder (for the RLE decoder) and
+plain pycocotools COCOeval on the user's file (for the bbox-less evaluation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from cellseg_nb.data.coco import dataset_from_dict, load_coco
+from cellseg_nb.data.records import BOX_TOLERANCE_PX, RleError, decode_rle_counts
+from cellseg_nb.errors import DataError
+
+H, W = 40, 60
+AREAS = [[0, 1e10], [0, 324], [324, 961], [961, 1e10]]
+
+
+def test_rle_decoder_matches_pycocotools_encoder():
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        mask = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        if trial % 5 == 0:
+            mask[:] = trial % 2
+        counts = mask_utils.encode(np.asfortranarray(mask))["counts"]
+        runs = decode_rle_counts(counts, h, w)
+        # runs alternate background/foreground in column-major order
+        flat = np.repeat(np.arange(len(runs)) % 2, runs).astype(np.uint8)
+        np.testing.assert_array_equal(flat.reshape(w, h).T, mask)
+        assert runs.sum() == h * w
+
+
+@pytest.mark.parametrize("counts, problem", [
+    ("!!!garbage", "character '!'"),
+    ("", "empty"),
+    ("o", "truncated"),          # 'o' = 63: the "more follows" bit set on the last character
+    ("1O", "negative run"),      # second value -1
+    ("Q1", "cover 33 pixels"),   # one value, 1 + (1 << 5) = 33, not 100
+    ("0" * 13 + "1", "cover"),
+    ("ooooooooooooo1", "14 characters"),
+    ("é", "non-ASCII"),
+])
+def test_rle_decoder_refuses_garbage(counts, problem):
+    with pytest.raises(RleError, match=problem):
+        decode_rle_counts(counts, 10, 10)
+
+
+def gt_dict(**ann_changes):
+    images = [{"id": 1, "width": W, "height": H, "file_name": "BV2_Phase_A4_2_00d00h00m_1.tif"}]
+    ann = {"id": 5, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 100.0, "bbox": [5, 5, 10, 10],
+           "segmentation": [[5, 5, 15, 5, 15, 15, 5, 15]]}
+    ann.update(ann_changes)
+    good = {"id": 6, "image_id": 1, "segmentation": [[20, 20, 30, 20, 30, 30]]}
+    return {"images": images, "annotations": [ann, good]}
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"segmentation": {"size": [H, W], "counts": "!!!garbage"}}, "character '!'"),
+    ({"segmentation": {"size": [H, W], "counts": "0"}}, "cover 0 pixels"),
+    ({"segmentation": {"size": [H, W], "counts": [1, 2]}}, "cover 3 pixels"),
+    ({"segmentation": {"size": [H, W], "counts": [H * W + 1, -1]}}, "negative run"),
+    ({"segmentation": {"size": [H, W], "counts": 5}}, "must be a string"),
+    ({"segmentation": {"size": [H], "counts": "PP"}}, "RLE size must be"),
+    ({"segmentation": [[5, 5, 1e12, 5, 15, 15]]}, "outside the 60x40 image"),
+    ({"segmentation": [[5, 5, "a", 5, 15, 15]]}, "non-numeric"),
+    ({"area": float("nan")}, "finite"),
+    ({"area": -1.0}, "finite number >= 0"),
+    ({"area": H * W + 1.0}, "exceeds the image"),
+    ({"area": "100"}, "must be a number"),
+    ({"bbox": [1, 2, 3]}, "four numbers"),
+    ({"bbox": [1, 2, float("inf"), 3]}, "NaN or infinite"),
+    ({"bbox": [1, 2, -3, 4]}, ">= 0"),
+    ({"bbox": [W - 5, 2, 5 + BOX_TOLERANCE_PX + 0.5, 4]}, "outside"),
+    ({"bbox": [1, 2, True, 4]}, "four numbers"),
+    ({"iscrowd": 2}, "0 or 1"),
+    ({"category_id": "cell"}, "category_id"),
+    ({"id": 1.5}, "'id' is 1.5"),
+    ({"image_id": [1]}, "'image_id'"),
+])
+def test_bad_ground_truth_records(tmp_path, change, problem):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt_dict(**change)))
+    with pytest.raises(DataError, match=problem) as info:
+        load_coco(path)
+    assert info.value.file == str(path)
+    assert info.value.record is not None and "annotation" in info.value.record
+    skipped = load_coco(path, on_error="skip")
+    assert len(skipped.annotations) == 1 and len(skipped.skipped) == 1   # the good record stays, one counted skip
+
+
+def test_bbox_within_tolerance_is_accepted():
+    data = gt_dict(bbox=[-BOX_TOLERANCE_PX, 0, W + BOX_TOLERANCE_PX, H])
+    assert len(dataset_from_dict(data).annotations) == 2
+
+
+def test_garbage_prediction_rle_is_named():
+    from cellseg_nb.eval import validate_results
+
+    gt = dataset_from_dict(gt_dict())
+    rec = {"image_id": 1, "score": 0.5, "segmentation": {"size": [H, W], "counts": "!!!garbage"}}
+    with pytest.raises(DataError, match=r"prediction #0 \(image_id=1\): RLE counts has character") as info:
+        validate_results([rec], gt, source="p.json")
+    assert info.value.file == "p.json"
+
+
+def test_mixed_bbox_presence_is_an_error():
+    from cellseg_nb.eval import masks_to_results, validate_results
+
+    gt = dataset_from_dict(gt_dict())
+    m = np.zeros((2, H, W), bool)
+    m[0, 5:15, 5:15] = m[1, 20:30, 20:30] = True
+    recs = masks_to_results(1, m, [0.9, 0.8])
+    del recs[1]["bbox"]
+    with pytest.raises(DataError, match="1 of 2 records carry a bbox"):
+        validate_results(recs, gt)
+
+
+def _pycocotools_summary(gt_data: dict, results: list[dict], image_ids=None) -> dict:
+    """Plain pycocotools on the records as given, LIVECell's protocol; AP/AR read at 2000 detections."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = copy.deepcopy(gt_data)
+        gt.createIndex()
+        dt = gt.loadRes(copy.deepcopy(results))
+        ev = COCOeval(gt, dt, "segm")
+        ev.params.useCats = 0
+        ev.params.maxDets = [100, 500, 2000]
+        ev.params.areaRng = AREAS
+        ev.params.areaRngLbl = ["all", "small", "medium", "large"]
+        if image_ids is not None:
+            ev.params.imgIds = list(image_ids)
+        ev.evaluate()
+        ev.accumulate()
+    p, r = ev.eval["precision"], ev.eval["recall"]
+
+    def mean(a):
+        a = a[a > -1]
+        return float(a.mean()) if a.size else float("nan")
+
+    return {"AP": mean(p[:, :, :, 0, 2]), "AP50": mean(p[0, :, :, 0, 2]), "AP75": mean(p[5, :, :, 0, 2]),
+            "APs": mean(p[:, :, :, 1, 2]), "APm": mean(p[:, :, :, 2, 2]), "APl": mean(p[:, :, :, 3, 2]),
+            "AR100": mean(r[:, :, 0, 0]), "AR500": mean(r[:, :, 0, 1]), "AR2000": mean(r[:, :, 0, 2])}
+
+
+def test_bbox_less_detection_gets_its_mask_area():
+    """A thin diagonal false positive: mask area small (< 18^2), box 50x30 large. pycocotools on the
+    bbox-less file counts it in APs (0.5); adding the mask's extent as bbox would hide it (1.0)."""
+    from cellseg_nb.eval import evaluate_instances
+
+    images = [{"id": 1, "width": 80, "height": 60, "file_name": "BV2_Phase_A4_2_00d00h00m_1.tif"}]
+    cell = np.zeros((60, 80), np.uint8)
+    cell[5:20, 5:20] = 1                                   # 225 px: small
+    rle = mask_utils.encode(np.asfortranarray(cell))
+    gt_data = {"images": images, "categories": [{"id": 1, "name": "cell"}],
+               "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 225.0,
+                                "bbox": [5.0, 5.0, 15.0, 15.0],
+                                "segmentation": {"size": [60, 80], "counts": rle["counts"].decode()}}]}
+    line = np.zeros((60, 80), np.uint8)
+    for k in range(50):
+        line[25 + (k * 30) // 50, 25 + k] = 1              # ~50 px, box 50 x 30
+    results = [{"image_id": 1, "category_id": 1, "score": 0.5,
+                "segmentation": {"size": [60, 80], "counts": rle["counts"].decode()}},
+               {"image_id": 1, "category_id": 1, "score": 0.9,
+                "segmentation": {"size": [60, 80],
+                                 "counts": mask_utils.encode(np.asfortranarray(line))["counts"].decode()}}]
+    ref = _pycocotools_summary(gt_data, results)
+    with_box = [dict(r, bbox=[float(v) for v in mask_utils.toBbox(
+        {"size": [60, 80], "counts": r["segmentation"]["counts"].encode()})]) for r in results]
+    ref_with_box = _pycocotools_summary(gt_data, with_box)
+    assert ref["APs"] == pytest.approx(0.5, abs=0.01) and ref_with_box["APs"] == pytest.approx(1.0)
+    for backend in ("faster", "pycocotools"):
+        ev = evaluate_instances(dataset_from_dict(gt_data), copy.deepcopy(results), backend=backend)
+        for key, value in ref.items():
+            assert ev.summary[key] == pytest.approx(value, abs=1e-9, nan_ok=True), (backend, key)
+
+
+@pytest.mark.slow
+def test_cli_on_bbox_less_file_equals_pycocotools(sample_annotations, tmp_path, capsys):
+    """`cellseg-nb evaluate` on a bbox-less RLE results file of the real sample: overall and per cell type
+    equal plain pycocotools on that file."""
+    from cellseg_nb.cli import main
+    from cellseg_nb.eval.perturb import PerturbConfig, perturbed_predictions
+
+    gt = load_coco(sample_annotations)
+    polys = perturbed_predictions(gt, np.random.default_rng(12), PerturbConfig(jitter_px=1.5, drop=0.1,
+                                                                               duplicate=0.1, add=0.15))
+    results = []
+    for rec in polys:
+        img = gt.image(rec["image_id"])
+        rle = mask_utils.merge(mask_utils.frPyObjects(rec["segmentation"], img["height"], img["width"]))
+        results.append({"image_id": rec["image_id"], "category_id": 1, "score": rec["score"],
+                        "segmentation": {"size": list(rle["size"]), "counts": rle["counts"].decode()}})
+    path = tmp_path / "pred.json"
+    path.write_text(json.dumps(results))
+    assert main(["evaluate", "--gt", str(sample_annotations), "--pred", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    gt_data = json.loads(sample_annotations.read_text())
+    for key, value in _pycocotools_summary(gt_data, results).items():
+        assert out[key] == pytest.approx(value, abs=1e-9), key
+    assert len(out["per_cell_type"]) >= 2
+    for cell_type, summary in out["per_cell_type"].items():
+        ids = [i for i in gt.image_ids if gt.cell_type(i) == cell_type]
+        for key, value in _pycocotools_summary(gt_data, results, ids).items():
+            got = summary[key]
+            if np.isnan(value):
+                assert got is None, (cell_type, key)
+            else:
+                assert got == pytest.approx(value, abs=1e-9), (cell_type, key)
