@@ -102,7 +102,7 @@ def test_nonfinite_steps_are_skipped_then_stop(tmp_path):
 def test_validation_best_checkpoint_and_early_stopping(tmp_path):
     data = DiscDataset(4, flip=False)
     res = train(_cfg(tmp_path, steps=30, val_every=2, early_stopping_patience=2, val_metric="AP",
-                     optim={"name": "adamw", "lr": 0.0}),  # lr 0: the metric never improves after the first
+                     optim={"name": "adamw", "lr": 1e-30}),  # no change: the metric never improves
                 train_dataset=data, val_dataset=data, val_gt=disc_gt(data))
     assert res.stopped_early and res.steps == 6
     assert res.best_checkpoint is not None and load_checkpoint(res.best_checkpoint)["step"] == 2
@@ -165,7 +165,7 @@ def test_shipped_training_configs_load_and_name_known_models():
 
     configs = [p for p in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
                if "model" in (yaml.safe_load(p.read_text()) or {})]
-    assert {"unet.yaml", "centermask_v99.yaml", "centermask_lite.yaml"} <= {p.name for p in configs}
+    assert {"unet.yaml", "centermask_v99.yaml", "centermask_lite_v19_slim_dw.yaml"} <= {p.name for p in configs}
     for path in configs:
         cfg = load_config(path)
         assert cfg.model.name in model_names(), path.name

@@ -43,7 +43,7 @@ def test_dice_loss_and_unknown_names():
     assert set(losses) == {"loss_ce", "loss_dice"} and 0 < losses["loss_dice"] < 1
     with pytest.raises(ConfigError, match="unknown model"):
         build_model("unet_huge")
-    with pytest.raises(ConfigError, match="bad kwargs"):
+    with pytest.raises(ConfigError, match="takes no colour"):
         build_model("unet", colour=True)
 
 
@@ -129,3 +129,13 @@ def test_timm_encoder_loads_local_weights(tmp_path):
     assert out["semantic_probs"].shape == (3, 40, 50)
     fresh = build_model("unet_timm", encoder="resnet18", decoder_width_mult=0.25)
     assert not torch.equal(fresh.encoder.state_dict()["conv1.weight"], ref["conv1.weight"])
+
+
+def test_every_family_registers_its_target_kind():
+    from cellseg_nb.models.registry import family_of, model_names, target_kind
+
+    assert {target_kind(n) for n in ("unet", "unet_expanded", "unet_deep", "unet_timm", "ensemble")} == {"semantic"}
+    assert {target_kind(n) for n in model_names() if n.startswith("centermask")} == {"instance"}
+    assert family_of("ensemble").family == "ensemble" and "base" in family_of("ensemble").kwargs
+    with pytest.raises(ConfigError, match="unknown model 'centermask_v200'"):
+        target_kind("centermask_v200")

@@ -14,7 +14,8 @@ from torch import nn
 
 from ..celltypes import CELL_TYPES, canonical_cell_type
 from .postprocess import semantic_to_instances
-from .unet import SemanticSegmenter, build_unet
+from .unet import SemanticSegmenter, UNet, build_unet
+from .registry import keyword_names, register_family
 
 
 class CellTypeEnsemble(nn.Module):
@@ -61,3 +62,11 @@ class CellTypeEnsemble(nn.Module):
                                for i, t in enumerate(cell_types)])
         pp = next(iter(self.members.values())).postprocess
         return [semantic_to_instances(p, pp) for p in probs]
+
+
+def _build_ensemble(name: str, **kwargs) -> CellTypeEnsemble:
+    return CellTypeEnsemble(**kwargs)
+
+
+register_family("ensemble", ("ensemble",), "semantic", _build_ensemble,
+                keyword_names(CellTypeEnsemble.__init__, UNet.__init__, SemanticSegmenter.__init__))

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .postprocess import PostprocessParams, semantic_to_instances
+from .registry import keyword_names, register_family
 
 UNET_PRESETS: dict[str, tuple[int, ...]] = {
     "unet": (64, 128, 256, 512),
@@ -140,3 +141,7 @@ def build_unet(preset: str = "unet", **kwargs) -> UNet:
         raise ValueError(f"unknown U-Net preset {preset!r}; choose from {sorted(UNET_PRESETS)}")
     kwargs.setdefault("widths", UNET_PRESETS[preset])
     return UNet(**kwargs)
+
+
+register_family("unet", tuple(UNET_PRESETS), "semantic", build_unet,
+                keyword_names(UNet.__init__, SemanticSegmenter.__init__))

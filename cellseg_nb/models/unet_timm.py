@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import DataError
 from .unet import NUM_CLASSES, ConvBlock, SemanticSegmenter
+from .registry import keyword_names, register_family
 
 
 class TimmUNet(SemanticSegmenter):
@@ -71,3 +72,11 @@ class TimmUNet(SemanticSegmenter):
             y = block(torch.cat([y, skip], 1))
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return y[..., :h, :w]
+
+
+def _build_timm_unet(name: str, **kwargs) -> TimmUNet:
+    return TimmUNet(**kwargs)
+
+
+register_family("unet_timm", ("unet_timm",), "semantic", _build_timm_unet,
+                keyword_names(TimmUNet.__init__, SemanticSegmenter.__init__))

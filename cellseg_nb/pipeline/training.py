@@ -1,74 +1,32 @@
 """Train model variants from a notebook and leave their predictions in the run folder.
 
-Notebooks 03 (U-Nets) and 04 (CenterMask) describe what to train with :class:`TrainSettings` and a list
-of variants; :func:`train_variants` builds each :mod:`cellseg_nb.train` config (checkpoints under
-``runs/<name>/models/<label>/``), trains, predicts the evaluation images into
-``runs/<name>/predictions/<label>.json`` and returns the learning curves.
-
-A variant can start from weights instead of random initialisation: ``init_checkpoint`` names a
-cellseg-nb checkpoint of the same architecture or, for CenterMask, a centermask2 / LIVECell model-zoo
-``.pth`` or a timm VoVNet state dict for the backbone trunk. The weights are loaded into the model before
-training, so the run's own checkpoints are self-contained.
+Notebooks 03 (U-Nets), 04 (CenterMask) and 08 (single cell types) describe training with the one
+training-config schema (:mod:`cellseg_nb.train.config`): ``base_config`` names a YAML of ``configs/``
+(``"{model}"`` picks the one named like each model) and ``train`` is a partial config in the same keys
+(nested or dotted: ``{"optim": {"lr": 1e-3}}`` or ``{"optim.lr": 1e-3}``); ``per_model`` adds changes for
+one architecture. :func:`plan_variants` composes and validates every variant's config before anything
+trains; the run owns the keys that say where things are (data paths, output folder, device, seed).
+:func:`train_variants` trains each variant (checkpoints under ``runs/<name>/models/<label>/``), predicts the
+evaluation images into ``runs/<name>/predictions/<label>.json`` and returns the learning curves.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from ..errors import ConfigError
-from .artifacts import MODELS
 from ..data.splits import SplitData, annotation_path
+from ..errors import ConfigError
+from ..train.config import TrainConfig, compose_config
+from .artifacts import MODELS
 from .predictions import predictions_dir
 
 TRAIN_DATA = ("original", "extended")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """What every variant of one notebook shares (the study's settings live in configs/livecell.yaml)."""
-
-    data_root: str
-    run_dir: str
-    steps: int = 300
-    batch_size: int = 4
-    crop_size: int = 256
-    lr: float = 1e-3
-    val_every: int = 0
-    device: str = "auto"
-    seed: int = 0
-    model_kwargs: dict = field(default_factory=dict)
-    warmup_steps: int = 0
-    weight_decay: float = 1e-4
-    num_workers: int = 0
-    checkpoint_every: int = 0             # 0 = one checkpoint at the end
-    #: further engine settings merged into the config's sections, e.g. ``{"name": "sgd", "momentum": 0.9,
-    #: "grad_clip": None}`` and ``{"name": "multistep", "milestones": [80000, 90000], "gamma": 0.1}``
-    optim: dict = field(default_factory=dict)
-    schedule: dict = field(default_factory=dict)
-    #: weights to start from (see :func:`load_initial_weights`); None = random initialisation
-    init_checkpoint: str | None = None
-    #: per-architecture changes of these settings, e.g. ``{"unet_deep": {"batch_size": 8}}``
-    per_model: dict = field(default_factory=dict)
-
-    def for_model(self, model: str) -> "TrainSettings":
-        """These settings with ``per_model[model]`` applied (``model_kwargs``, ``optim`` and ``schedule``
-        are merged, not replaced)."""
-        changes = dict(self.per_model.get(model) or {})
-        known = {f.name for f in fields(self)} - {"per_model", "data_root", "run_dir"}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ConfigError(f"per_model.{model}: unknown setting(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(known))})")
-        for key in ("model_kwargs", "optim", "schedule"):
-            if key in changes:
-                changes[key] = {**getattr(self, key), **changes[key]}
-        return replace(self, **changes)
 
 
 def variant_label(model: str, train_data: str) -> str:
@@ -78,117 +36,67 @@ def variant_label(model: str, train_data: str) -> str:
     return model if train_data == "original" else f"{model}_synth"
 
 
-def train_config(model: str, train_data: str, settings: TrainSettings) -> dict:
-    """The :mod:`cellseg_nb.train` config dict of one variant."""
-    root, run_dir = Path(settings.data_root), Path(settings.run_dir)
+@dataclass(frozen=True)
+class Variant:
+    """One model to train: its label in the run, architecture, training data, validated config and where
+    its predictions of the evaluation images go."""
+
+    label: str
+    model: str
+    train_data: str
+    config: TrainConfig
+    predictions: Path
+
+
+def _run_keys(model: str, train_data: str, label: str, data_root: Path, run_dir: Path, device: str,
+              seed: int, validate: bool, cell_types: Sequence[str] | None) -> dict[str, Any]:
+    """The keys the run owns: where the data and the outputs are, device and seed."""
     synthetic = None
     if train_data == "extended":
         synthetic = run_dir / "synthetic"
         if not synthetic.is_dir():
             raise ConfigError(f"train_data 'extended' needs the synthetic extension in {synthetic}; "
                               "run notebook 02 first (cellseg-nb run --only 02)")
-    label = variant_label(model, train_data)
-    val = annotation_path(root, "val")
-    return {
-        "model": {"name": model, "kwargs": dict(settings.model_kwargs)},
-        "data": {"train_annotations": str(annotation_path(root, "train")), "images": str(root / "images"),
-                 "val_annotations": str(val) if settings.val_every and val.is_file() else None,
-                 "crop_size": settings.crop_size, "synthetic": None if synthetic is None else str(synthetic),
-                 "num_workers": settings.num_workers},
-        "optim": {"lr": settings.lr, "weight_decay": settings.weight_decay, **settings.optim},
-        "schedule": {"name": "cosine", "warmup_steps": settings.warmup_steps, **settings.schedule},
-        "steps": settings.steps, "batch_size": settings.batch_size, "val_every": settings.val_every,
-        "checkpoint_every": settings.checkpoint_every or settings.steps, "log_every": max(1, min(10, settings.steps // 20 or 1)),
-        "device": settings.device, "seed": settings.seed, "progress": False,
-        "output_dir": str(run_dir / MODELS / label),
-    }
+    val = annotation_path(data_root, "val")
+    data = {"train_annotations": str(annotation_path(data_root, "train")), "images": str(data_root / "images"),
+            "val_annotations": str(val) if validate and val.is_file() else None,
+            "synthetic": None if synthetic is None else str(synthetic)}
+    if cell_types is not None:
+        data["cell_types"] = list(cell_types)
+    return {"model": {"name": model}, "data": data, "device": device, "seed": seed, "progress": False,
+            "output_dir": str(run_dir / MODELS / label)}
 
 
-_TIMM_PREFIXES = ("stem.", "stages.", "stem_", "stages_")
+def plan_variants(models: Sequence[str], train_data: Sequence[str], *, data_root: str | Path,
+                  run_dir: str | Path, base_config: str | None = None, train: Mapping[str, Any] | None = None,
+                  per_model: Mapping[str, Mapping[str, Any]] | None = None, device: str = "auto",
+                  seed: int = 0, cell_types: Sequence[str] | None = None,
+                  label_suffix: str = "") -> list[Variant]:
+    """Every (training data, model) pair's validated config, in training order.
 
-
-def _state_dict_of(payload: Any) -> dict:
-    if isinstance(payload, dict):
-        for wrapper in ("state_dict", "model"):
-            if isinstance(payload.get(wrapper), dict):
-                return payload[wrapper]
-        return payload
-    return {}
-
-
-def looks_like_timm_backbone(payload: Any) -> bool:
-    """True for a plain timm VoVNet state dict (``stem.0...``, ``stages.0...``), not a detector's."""
-    keys = [str(k).removeprefix("module.") for k in _state_dict_of(payload)]
-    return bool(keys) and any(k.startswith(_TIMM_PREFIXES) for k in keys) \
-        and not any(k.startswith(("backbone.", "proposal_generator.", "roi_heads.")) for k in keys)
-
-
-def load_initial_weights(model: Any, checkpoint: str | Path) -> dict:
-    """Load the weights of ``checkpoint`` into ``model`` in place; return what was loaded (a dict with
-    ``source``, ``format``, ``loaded``, ``missing``, ``unexpected``, ``shape_mismatch`` counts).
-
-    Three kinds of file, told apart by their content:
-
-    - a cellseg-nb checkpoint (``cellseg-nb train``, a training notebook): same architecture, the weights
-      are copied (not the optimiser or step); a tensor of another shape raises DataError;
-    - a timm VoVNet state dict (``.pth``/``.pt``/``.safetensors``; CenterMask only): the backbone trunk,
-      the classifier ignored; the FPN and heads keep their random initialisation;
-    - otherwise a centermask2 / LIVECell model-zoo ``.pth`` (CenterMask only): keys mapped by name, tensors
-      of another shape (e.g. an 80-class COCO head) left at their initial values.
+    Layers, later winning: the schema's defaults, ``base_config`` (``"{model}"`` is replaced by each
+    model's name), ``train``, ``per_model[model]``, then the run's own keys. A bad key or value raises
+    ConfigError naming the variant before any training starts.
     """
-    import torch
-
-    from ..errors import DataError
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise DataError("checkpoint to start from not found", file=path)
-    payload = None
-    if path.suffix != ".safetensors":
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt files and pickles with code raise several types
-            raise DataError(f"cannot load checkpoint with weights_only=True ({type(exc).__name__}: {exc})",
-                            file=path) from exc
-    if isinstance(payload, dict) and {"model_name", "model"} <= set(payload):
-        own = model.state_dict()
-        bad = [k for k, v in payload["model"].items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
-        if bad:
-            raise DataError(f"checkpoint of {payload['model_name']!r} does not fit this model (shape of "
-                            f"{bad[0]}); check model_kwargs", file=path)
-        missing, unexpected = model.load_state_dict(payload["model"], strict=False)
-        return {"source": str(path), "format": "cellseg-nb", "loaded": len(payload["model"]) - len(unexpected),
-                "missing": len(missing), "unexpected": len(unexpected), "shape_mismatch": 0}
-    if not hasattr(getattr(model, "backbone", None), "body"):
-        raise DataError("not a cellseg-nb checkpoint (timm backbone and centermask2 files only fit CenterMask)",
-                        file=path)
-    if payload is None or looks_like_timm_backbone(payload):
-        from ..models.centermask.backbone import load_timm_checkpoint
-
-        found = load_timm_checkpoint(model.backbone.body, path)
-        total = len(model.backbone.body.state_dict())
-        return {"source": str(path), "format": "timm backbone", "loaded": total - len(found["missing"]),
-                "missing": len(found["missing"]), "unexpected": len(found["unexpected"]), "shape_mismatch": 0}
-    from ..models.centermask.convert import load_centermask2_checkpoint
-
-    report = load_centermask2_checkpoint(model, path, on_shape_mismatch="skip")
-    return {"source": str(path), "format": "centermask2", "loaded": len(report.loaded),
-            "missing": len(report.missing), "unexpected": len(report.unexpected),
-            "shape_mismatch": len(report.shape_mismatch)}
-
-
-def initial_model(model: str, settings: TrainSettings) -> tuple[Any, list[dict]]:
-    """The model to train when it starts from ``settings.init_checkpoint`` (else ``(None, [])``: the
-    engine builds a randomly initialised one)."""
-    if not settings.init_checkpoint:
-        return None, []
-    import torch
-
-    from ..models.registry import build_model
-
-    torch.manual_seed(settings.seed)  # the engine seeds the same way before building a fresh model
-    net = build_model(model, **settings.model_kwargs)
-    return net, [load_initial_weights(net, settings.init_checkpoint)]
+    per_model = dict(per_model or {})
+    unknown = sorted(set(per_model) - set(models))
+    if unknown:
+        raise ConfigError(f"per_model: {', '.join(unknown)} not among the models trained ({', '.join(models)})")
+    root, run = Path(data_root), Path(run_dir)
+    plan = []
+    for data_kind in train_data:
+        for model in models:
+            label = variant_label(model, data_kind) + label_suffix
+            base = base_config.format(model=model) if base_config else None
+            try:
+                draft = compose_config(base, train, per_model.get(model))
+                run_keys = _run_keys(model, data_kind, label, root, run, device, seed,
+                                     validate=draft.val_every > 0, cell_types=cell_types)
+                config = compose_config(base, train, per_model.get(model), run_keys)
+            except ConfigError as exc:
+                raise ConfigError(f"variant {label}: {exc}") from exc
+            plan.append(Variant(label, model, data_kind, config, predictions_dir(run) / f"{label}.json"))
+    return plan
 
 
 def clear_previous_run(output_dir: str | Path) -> None:
@@ -219,7 +127,7 @@ class TrainedModel:
     history: pd.DataFrame
     train_seconds: float
     predict_seconds: float
-    init: list = field(default_factory=list)
+    init: Any = None          # the load report of the initial weights (None: random initialisation)
 
     @property
     def final_loss(self) -> float | None:
@@ -232,37 +140,35 @@ class TrainedModel:
     def summary(self) -> dict:
         final = self.final_loss
         return {"model": self.label, "architecture": self.model, "training data": self.train_data,
-                "initial weights": ", ".join(r["format"] for r in self.init) or "random",
+                "initial weights": "random" if self.init is None else self.init.source_label,
                 "steps": self.result.steps, "final train loss": None if final is None else round(final, 4),
                 "best val metric": self.result.best_metric,
                 "train s": round(self.train_seconds, 1), "predict s/image": round(self.predict_seconds, 3)}
 
 
-def train_variants(models: Sequence[str], train_data: Sequence[str], settings: TrainSettings,
-                   eval_data: SplitData) -> list[TrainedModel]:
-    """Train every (model, training data) pair, predict ``eval_data`` with each, return them in order."""
+def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[TrainedModel]:
+    """Train every variant of ``plan`` (from :func:`plan_variants`), predict ``eval_data`` with each,
+    return them in order."""
     from ..train import train
+    from ..train.api import build_training_model
     from ..train.predict import predict_dataset
 
     trained = []
-    for data_kind in train_data:
-        for model in models:
-            label = variant_label(model, data_kind)
-            own = settings.for_model(model)
-            start = time.perf_counter()
-            net, init = initial_model(model, own)  # before clearing: it may start from this run's checkpoint
-            config = train_config(model, data_kind, own)
-            clear_previous_run(config["output_dir"])
-            result = train(config, **({} if net is None else {"model": net}))
-            trained_s = time.perf_counter() - start
-            checkpoint = result.best_checkpoint or result.last_checkpoint
-            dest = predictions_dir(settings.run_dir) / f"{label}.json"
-            start = time.perf_counter()
-            predict_dataset(checkpoint, eval_data.dataset, eval_data.image_root, dest, device=own.device,
-                            progress=False)
-            per_image = (time.perf_counter() - start) / max(len(eval_data.dataset.images), 1)
-            trained.append(TrainedModel(label, model, data_kind, result, dest,
-                                        read_history(result.metrics_log, label), trained_s, per_image, init))
+    for variant in plan:
+        cfg = variant.config
+        start = time.perf_counter()
+        net, init = build_training_model(cfg)  # before clearing: it may start from this run's checkpoint
+        clear_previous_run(cfg.output_dir)
+        result = train(cfg, model=net)
+        trained_s = time.perf_counter() - start
+        checkpoint = result.best_checkpoint or result.last_checkpoint
+        dest = variant.predictions
+        start = time.perf_counter()
+        predict_dataset(checkpoint, eval_data.dataset, eval_data.image_root, dest, device=cfg.device,
+                        progress=False)
+        per_image = (time.perf_counter() - start) / max(len(eval_data.dataset.images), 1)
+        trained.append(TrainedModel(variant.label, variant.model, variant.train_data, result, dest,
+                                    read_history(result.metrics_log, variant.label), trained_s, per_image, init))
     return trained
 
 
@@ -276,3 +182,22 @@ def learning_table(trained: Sequence[TrainedModel], split: str = "train") -> pd.
     frames = [t.history[t.history["split"] == split] for t in trained if "split" in t.history]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plan_table(plan: Sequence[Variant]) -> pd.DataFrame:
+    """What each variant will do (shown before training starts, and as the caption of its tables)."""
+    rows = []
+    for v in plan:
+        c = v.config
+        rows.append({"model": v.label, "architecture": v.model, "training data": v.train_data, "steps": c.steps,
+                     "batch": c.batch_size, "crop px": c.data.crop_size, "optimiser": c.optim.name,
+                     "lr": c.optim.lr, "schedule": c.schedule.name,
+                     "initial weights": c.model.init_weights or "random",
+                     "model settings": ", ".join(f"{k}={val}" for k, val in c.model.kwargs.items()) or "defaults"})
+    return pd.DataFrame(rows)
+
+
+def describe_plan(plan: Sequence[Variant]) -> str:
+    """One line per variant: steps, batch, crop and learning rate (a table caption)."""
+    return "; ".join(f"{v.label}: {v.config.steps} steps of {v.config.batch_size} x {v.config.data.crop_size} px, "
+                     f"lr {v.config.optim.lr:g}" for v in plan)

@@ -1,8 +1,9 @@
 """``train(config) -> TrainResult``: the Python entry point the notebooks and ``cellseg-nb train`` use.
 
 Datasets come from the config's ``data`` section (:mod:`cellseg_nb.data.datasets`) unless passed in:
-semantic datasets for U-Nets and the ensemble, instance datasets for CenterMask. ``data.synthetic`` names
-a folder written by ``cellseg-nb synth`` whose ``annotations/LIVECell/*_synthetic.json`` images are added.
+semantic or instance datasets as the model's registry entry says. ``data.synthetic`` names a folder
+written by ``cellseg-nb synth`` whose ``annotations/LIVECell/*_synthetic.json`` images are added. The
+model starts from ``model.init_weights`` when the config names them (:mod:`cellseg_nb.weights`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .config import TrainConfig, config_from_dict, load_config
+from ..models.registry import build_model, target_kind
+from .config import TrainConfig, apply_overrides, config_from_dict, load_config
 from .engine import Trainer, TrainResult
+from .checkpoint import latest_checkpoint
 from .runtime import collate_batch
-
-
-def is_instance_model(name: str) -> bool:
-    """CenterMask trains on instance targets; every other family on semantic maps."""
-    return name.startswith("centermask")
 
 
 def synthetic_annotations(folder: str | Path) -> Path:
@@ -40,7 +38,7 @@ def build_datasets(cfg: TrainConfig) -> dict[str, Any]:
     if not d.train_annotations or not d.images:
         raise ConfigError("data.train_annotations and data.images are required when no dataset is passed")
     from ..data import datasets as ds
-    instance = is_instance_model(cfg.model.name)
+    instance = target_kind(cfg.model.name) == "instance"
     cls = ds.InstanceDataset if instance else ds.SemanticDataset
     collate = getattr(ds, "collate_instances", collate_batch) if instance else collate_batch
 
@@ -82,13 +80,32 @@ def train(config: TrainConfig | dict | str | Path, *, overrides: list[str] | Non
     if isinstance(config, (str, Path)):
         config = load_config(config, overrides)
     elif isinstance(config, dict):
-        from .config import apply_overrides
-
         config = config_from_dict(apply_overrides(dict(config), list(overrides or [])))
     elif overrides:
-        from .config import apply_overrides
-
         config = config_from_dict(apply_overrides(config.to_dict(), list(overrides)))
+    if "model" not in datasets:
+        datasets["model"], _ = build_training_model(config)
     if "train_dataset" not in datasets:
         datasets = {**build_datasets(config), **datasets}
     return Trainer(config, **datasets).fit()
+
+
+def resumes(cfg: TrainConfig) -> bool:
+    """True when the run continues from a checkpoint of its own (initial weights are then not reloaded)."""
+    return cfg.resume and latest_checkpoint(Path(cfg.output_dir) / "checkpoints") is not None
+
+
+def build_training_model(cfg: TrainConfig) -> tuple[Any, Any]:
+    """The model to train and the report of its initial weights (None when it starts at random or
+    resumes): built from ``model.name`` / ``model.kwargs`` (seeded), then loaded from
+    ``model.init_weights`` unless the run resumes from its own checkpoint."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model.name, **cfg.model.kwargs)
+    report = None
+    if cfg.model.init_weights and not resumes(cfg):
+        from ..weights import init_weights
+
+        report = init_weights(model, cfg.model.init_weights, allow_mismatch=list(cfg.model.init_allow_mismatch))
+    return model, report

@@ -1,17 +1,23 @@
-"""Training configuration: dataclasses loaded from YAML with validation.
+"""The one training-config schema: dataclasses loaded from YAML, validated once.
 
-Unknown keys and values of the wrong type raise :class:`~cellseg_nb.errors.ConfigError` naming the
-dotted key. ``apply_overrides(cfg_dict, ["optim.lr=1e-3", ...])`` implements ``--set``.
+``cellseg-nb train --config FILE --set key=value``, :func:`cellseg_nb.train.train`, the training notebooks
+(03, 04, 08) and the run configs of ``cellseg-nb run`` all describe training with this tree: a run config's
+notebook parameters name a YAML of ``configs/`` (``base_config``) and a partial override of it (``train``),
+both in exactly these keys. Unknown keys, values of the wrong type and values out of range raise
+:class:`~cellseg_nb.errors.ConfigError` naming the dotted key.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -22,6 +28,11 @@ from ..errors import ConfigError
 class ModelConfig:
     name: str = "unet"
     kwargs: dict = field(default_factory=dict)
+    #: weights to start from: a model-zoo name (``cellseg-nb weights list``) or a file (cellseg-nb checkpoint,
+    #: centermask2 / LIVECell ``.pth``, detectron2 ImageNet backbone, timm ``.pth`` / ``.safetensors``)
+    init_weights: str | None = None
+    #: key patterns (``fnmatch``) that may be missing or of another shape in ``init_weights``
+    init_allow_mismatch: list = field(default_factory=list)
 
 
 @dataclass
@@ -135,39 +146,175 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**values)
 
 
-def config_from_dict(data: dict) -> TrainConfig:
-    """Validated :class:`TrainConfig` from a nested dict."""
-    cfg = _build(TrainConfig, data, "")
-    for key in ("steps", "batch_size", "checkpoint_every"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{key}: must be >= 1, got {getattr(cfg, key)}")
+def _finite(v: float) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+#: Range of every numeric key: (test, what the value must be). Checked once, when a config is built.
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "optim.lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "optim.weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "optim.momentum": (lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)"),
+    "optim.grad_clip": (lambda v: v is None or (_finite(v) and v > 0), "null or a finite number > 0"),
+    "schedule.warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "schedule.step_size": (lambda v: v >= 1, ">= 1"),
+    "schedule.gamma": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    "schedule.min_lr_ratio": (lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
+    "schedule.milestones": (lambda v: v is None or (all(isinstance(m, int) and not isinstance(m, bool) and m >= 1
+                                                        for m in v) and list(v) == sorted(set(v))),
+                            "null or increasing whole numbers >= 1"),
+    "data.crop_size": (lambda v: v >= 8, ">= 8 pixels"),
+    "data.num_workers": (lambda v: v >= 0, ">= 0"),
+    "steps": (lambda v: v >= 1, ">= 1"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "checkpoint_every": (lambda v: v >= 1, ">= 1"),
+    "val_every": (lambda v: v >= 0, ">= 0 (0 = no validation)"),
+    "early_stopping_patience": (lambda v: v >= 0, ">= 0 (0 = never stop early)"),
+    "max_nonfinite_steps": (lambda v: v >= 0, ">= 0"),
+    "log_every": (lambda v: v >= 1, ">= 1"),
+    "seed": (lambda v: v >= 0, ">= 0"),
+}
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+VAL_METRICS = ("AP", "AP50", "AP75", "F1", "pixel_F1")
+
+
+def _lookup(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
     return cfg
 
 
+def check_ranges(cfg: "TrainConfig") -> "TrainConfig":
+    """Raise ConfigError naming the first key whose value is out of range; return ``cfg``."""
+    for key, (ok, what) in _RANGES.items():
+        value = _lookup(cfg, key)
+        if not ok(value):
+            raise ConfigError(f"{key}: must be {what}, got {value!r}")
+    if not _DEVICE.match(cfg.device):
+        raise ConfigError(f"device: expected auto, cpu, mps, cuda or cuda:N, got {cfg.device!r}")
+    if cfg.val_metric not in VAL_METRICS:
+        raise ConfigError(f"val_metric: must be one of {VAL_METRICS}, got {cfg.val_metric!r}")
+    if cfg.schedule.name == "multistep" and not cfg.schedule.milestones:
+        raise ConfigError("schedule.milestones: the multistep schedule needs at least one milestone")
+    if not cfg.model.name:
+        raise ConfigError("model.name: must name a model (cellseg-nb train --help lists them)")
+    return cfg
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    """Validated :class:`TrainConfig` from a nested dict (types, choices and ranges)."""
+    return check_ranges(_build(TrainConfig, dict(data), ""))
+
+
+def _parse_value(key: str, raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML ({problem})") from None
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict; a mapping value is merged into a mapping already there."""
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise ConfigError(f"{key!r}: not a dotted key such as optim.lr")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {'.'.join(parts[:i + 1])} is not a mapping")
+        node = child
+    last = parts[-1]
+    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
+        merge_overrides(node[last], value)
+    else:
+        node[last] = copy.deepcopy(value)
+
+
+def merge_overrides(data: dict, overrides: Mapping[str, Any] | None) -> dict:
+    """Merge a partial config into ``data`` in place: nested mappings merge key by key, dotted keys
+    (``{"optim.lr": 1e-3}``) address nested ones, everything else replaces."""
+    if overrides is None:
+        return data
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"config overrides: expected a mapping, got {type(overrides).__name__} {overrides!r}")
+    for key, value in overrides.items():
+        _set_dotted(data, str(key), value)
+    return data
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key.sub=value`` strings (values parsed as YAML) to a nested dict, in place."""
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to a nested dict, in place (``--set``)."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         key, raw = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {p} is not a mapping")
-        node[parts[-1]] = yaml.safe_load(raw)
+        _set_dotted(data, key, _parse_value(key.strip(), raw))
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config, apply ``overrides`` and validate."""
-    path = Path(path)
+def _configs_dirs() -> list[Path]:
+    """Where named configs live: ``./configs`` (the directory commands start in) and the repository's."""
+    here = Path.cwd() / "configs"
+    repo = Path(__file__).resolve().parents[2] / "configs"
+    return [here] if here.resolve() == repo else [here, repo]
+
+
+def config_names() -> list[str]:
+    """Names of the training YAMLs in ``configs/`` (run configs, which have ``notebooks``, excluded)."""
+    names = set()
+    for folder in _configs_dirs():
+        for path in folder.glob("*.yaml"):
+            try:
+                if "notebooks" not in (yaml.safe_load(path.read_text()) or {}):
+                    names.add(path.stem)
+            except (OSError, yaml.YAMLError):
+                continue
+    return sorted(names)
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """A training YAML given as a path or as a name in ``configs/`` (``unet``, ``centermask_v99``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix == "" and path.parent == Path("."):
+        for folder in _configs_dirs():
+            if (folder / f"{path.name}.yaml").is_file():
+                return folder / f"{path.name}.yaml"
+    raise ConfigError(f"{name_or_path}: no such config file, nor a name in configs/ "
+                      f"(known: {', '.join(config_names()) or 'none'})")
+
+
+def read_config_dict(name_or_path: str | Path) -> dict:
+    """The raw mapping of a training YAML (no validation), for composing with overrides."""
+    path = resolve_config(name_or_path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a training config must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def compose_config(base: str | Path | None = None, *layers: Mapping[str, Any] | None,
+                   overrides: list[str] | None = None) -> TrainConfig:
+    """One validated config: the defaults, then ``base`` (a YAML of ``configs/`` or a path), then each
+    mapping of ``layers`` (partial configs, nested or dotted keys), then ``--set`` strings."""
+    data = read_config_dict(base) if base else {}
+    where = f"{resolve_config(base)}: " if base else ""
     try:
+        for layer in layers:
+            merge_overrides(data, layer)
         return config_from_dict(apply_overrides(data, list(overrides or [])))
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{where}{exc}") from exc
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (a path or a name in ``configs/``), apply ``overrides`` and validate."""
+    return compose_config(path, overrides=overrides)

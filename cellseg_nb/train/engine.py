@@ -57,8 +57,10 @@ class Trainer:
         self.dist = setup_distributed(config.device)
         self.device = resolve_device(config.device)
         self.amp = resolve_amp(config.amp, self.device)
-        torch.manual_seed(config.seed)
-        self.model = model if model is not None else build_model(config.model.name, **config.model.kwargs)
+        if model is None:  # a model passed in was built (and seeded) by the caller: see train.api
+            torch.manual_seed(config.seed)
+            model = build_model(config.model.name, **config.model.kwargs)
+        self.model = model
         self.model.to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
