@@ -21,6 +21,7 @@ from .cache import TargetCache, content_key
 from .coco import CocoDataset, OnError, load_coco
 from .images import read_image
 from .layout import ImageLocator
+from .polygons import window_polygons
 from .targets import DEFAULT_BOUNDARY_WIDTH, RasterTargets, boxes_from_masks, rasterize
 from .transforms import (AugmentConfig, Geometry, apply_geometry, augment_config, crop_size_pair, draw_geometry,
                          draw_window, jitter_intensity)
@@ -152,18 +153,25 @@ class SemanticDataset(_CocoImageDataset):
 
 class InstanceDataset(_CocoImageDataset):
     """Items ``(image, {"boxes" Nx4 float32 xyxy, "masks" NxHxW uint8, "labels" N int64 (all 1), "area" N
-    float32, "semantic", "image_id", "cell_type"})``; cells with no pixel in the crop are dropped."""
+    float32, "semantic", "image_id", "cell_type"})``, plus ``"polygons"`` (per cell a list of flat float64
+    ``[x, y, ...]`` arrays in the item's coordinates) when every cell is annotated by polygons; cells with
+    no pixel in the crop are dropped."""
 
     def _item(self, index: int, image: np.ndarray, targets: RasterTargets):
         pixels, semantic, window, geom, meta = self._common(index, image, targets)
-        masks, _ = targets.masks_in_window(*window)
-        masks = masks[masks.any(axis=(1, 2))]
-        masks = apply_geometry(masks, geom)
+        masks, cells = targets.masks_in_window(*window)
+        present = masks.any(axis=(1, 2))
+        masks = apply_geometry(masks[present], geom)
         area = masks.sum(axis=(1, 2), dtype=np.int64).astype(np.float32)
-        return torch.from_numpy(pixels.copy())[None], {
+        target = {
             "boxes": torch.from_numpy(boxes_from_masks(masks)), "masks": torch.from_numpy(masks),
             "labels": torch.ones(len(masks), dtype=torch.int64), "area": torch.from_numpy(area),
             "semantic": torch.from_numpy(semantic.astype(np.int64)), **meta}
+        # polygon annotations also travel as polygons (CenterMask rasterises its 28x28 targets from them)
+        polygons = window_polygons(self.coco.annotations_for(meta["image_id"]), cells[present], window, geom)
+        if polygons is not None:
+            target["polygons"] = polygons
+        return torch.from_numpy(pixels.copy())[None], target
 
 
 def collate_instances(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict]]:

@@ -24,7 +24,7 @@ from .mask_head import SAGMaskHead, mask_loss, select_class
 from .maskiou_head import MaskIoUHead, maskiou_loss, maskiou_targets
 from ..instances import BoxMasks
 from .paste import clip_boxes, paste_masks
-from .proposals import mask_targets_and_ratios, sample_foreground
+from .proposals import mask_targets_and_ratios, polygon_mask_targets_and_ratios, sample_foreground
 from .roi_assign import pool_rois
 
 _MASK_STRIDES = [8, 16, 32]  # P3-P5 feed the mask branch
@@ -119,6 +119,8 @@ class CenterMask(nn.Module):
         n = target["boxes"].shape[0]
         if target["boxes"].shape != (n, 4) or target["labels"].shape != (n,):
             raise DataError("boxes must be N x 4 and labels N", record=f"targets[{index}]")
+        if target.get("polygons") is not None and len(target["polygons"]) != n:
+            raise DataError(f"{len(target['polygons'])} polygon lists for {n} boxes", record=f"targets[{index}]")
         if target["masks"].shape != (n, *image.shape[-2:]):
             raise DataError(f"masks must be N x H x W = {(n, *image.shape[-2:])}, got {tuple(target['masks'].shape)}",
                             record=f"targets[{index}]")
@@ -134,8 +136,12 @@ class CenterMask(nn.Module):
                                        iou_threshold=c.roi_iou_threshold, generator=self._generator)
                 sy, sx = batch.scales[i]
                 original = fg.boxes / torch.tensor([sx, sy, sx, sy], device=fg.boxes.device)
-                t, r = mask_targets_and_ratios(target["masks"], fg.matched.to(target["masks"].device),
-                                               original.to(target["masks"].device), 2 * c.pooler_resolution)
+                if target.get("polygons") is not None:  # polygon GT: rasterised per RoI as detectron2 does
+                    t, r = polygon_mask_targets_and_ratios(target["polygons"], fg.matched.cpu(), original.cpu(),
+                                                           2 * c.pooler_resolution)
+                else:  # RLE / bitmask GT
+                    t, r = mask_targets_and_ratios(target["masks"], fg.matched.to(target["masks"].device),
+                                                   original.to(target["masks"].device), 2 * c.pooler_resolution)
                 fg_boxes.append(fg.boxes)
                 fg_classes.append(gt_classes[i][fg.matched])
                 mask_t.append(t.to(fg.boxes.device))

@@ -1,11 +1,15 @@
 """Training RoIs for the mask branch (spec §3.3): FCOS proposals plus all GT boxes, matched to GT by IoU
 (>= 0.5 is foreground), a random subsample of at most batch*positive_fraction foreground RoIs per image,
-and their 28x28 mask targets and GT-area ratios cut from the full-resolution GT masks."""
+and their 28x28 mask targets and GT-area ratios: rasterised from the GT polygons when the targets carry
+them (detectron2 ``PolygonMasks``), else cut from the full-resolution GT masks (RLE ground truth)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import box_iou, roi_align
@@ -69,3 +73,48 @@ def mask_targets_and_ratios(gt_masks: Tensor, matched: Tensor, boxes: Tensor, re
         total = masks.sum((1, 2))[local]
         ratios[rows] = (inside / total.clamp(min=1.0)).clamp(1e-10, 1.0)
     return targets, ratios
+
+
+def polygon_area(polygon: np.ndarray) -> float:
+    """Shoelace area of a flat ``[x, y, ...]`` polygon (detectron2's ``PolygonMasks.area`` per part)."""
+    pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def polygon_mask_targets_and_ratios(polygons: Sequence[Sequence[np.ndarray]], matched: Tensor, boxes: Tensor,
+                                    resolution: int = 28) -> tuple[Tensor, Tensor]:
+    """28x28 targets rasterised from the GT polygons inside each RoI, and the MaskIoU area ratios.
+
+    Targets as detectron2's ``PolygonMasks.crop_and_resize``: each polygon of the matched GT is shifted
+    to the box origin, scaled by ``resolution / max(side, 0.1)`` per axis and rasterised at
+    ``resolution x resolution`` with pycocotools (parts merged). Ratios as centermask2's MaskIoU head:
+    the polygons shifted (not scaled) and rasterised on the box's own pixel grid (sides truncated to
+    whole pixels), that pixel count over the polygons' shoelace area, clamped to [1e-10, 1].
+    ``polygons[g]`` holds GT ``g``'s parts in the coordinates ``boxes`` (R,4 xyxy) refer to.
+    """
+    from pycocotools import mask as mask_utils
+
+    num = boxes.shape[0]
+    targets = np.zeros((num, resolution, resolution), dtype=np.float32)
+    ratios = np.ones((num,), dtype=np.float32)
+    box_np = boxes.detach().to("cpu", torch.float64).numpy()
+    for r, g in enumerate(matched.tolist()):
+        parts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons[g]]
+        x0, y0, x1, y1 = box_np[r]
+        origin = np.array([x0, y0])
+        scale = np.array([resolution / max(x1 - x0, 0.1), resolution / max(y1 - y0, 0.1)])
+        scaled = [((p - origin) * scale).reshape(-1) for p in parts]
+        rle = mask_utils.merge(mask_utils.frPyObjects(scaled, resolution, resolution))
+        with warnings.catch_warnings():  # pycocotools' decode trips a numpy 2 DeprecationWarning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            targets[r] = mask_utils.decode(rle)
+        bw, bh = int(x1 - x0), int(y1 - y0)
+        inside = 0.0
+        if bw > 0 and bh > 0:
+            shifted = [(p - origin).reshape(-1) for p in parts]
+            inside = float(mask_utils.area(mask_utils.frPyObjects(shifted, bh, bw)).sum())
+        total = sum(polygon_area(p) for p in parts)
+        ratios[r] = min(max(inside / total if total > 0 else 0.0, 0.0), 1.0)
+    return (torch.from_numpy(targets).to(boxes.device),
+            torch.from_numpy(np.maximum(ratios, 1e-10)).to(boxes.device))
