@@ -1,4 +1,5 @@
-"""The prediction browser's callbacks, headless: widget changes must change the picture and the numbers.
+"""The prediction browser's callbacks, headless: widget changes must change the picture and the numbers,
+clicks report the object under the cursor, images are ordered by well and time.
 
 Expected numbers are hand-computed from squares whose overlaps are known exactly.
 """
@@ -11,7 +12,8 @@ from pycocotools import mask as mask_utils
 
 from cellseg_nb.data.coco import dataset_from_dict
 from cellseg_nb.data.images import write_image
-from cellseg_nb.viz.browser import ALL, CELL_ERROR_COLORS, PREDICTION_ERROR_COLORS, PredictionBrowser, browse
+from cellseg_nb.viz.browser import ALL, PredictionBrowser, browse
+from cellseg_nb.viz.layers import MEANING_COLORS
 
 H, W = 40, 50
 
@@ -40,11 +42,13 @@ def results(pairs):
 
 @pytest.fixture()
 def browser(tmp_path):
-    names = ["A172_Phase_C7_1_00d04h00m_1.tif", "SKOV3_Phase_E4_1_01d00h00m_2.tif"]
+    names = ["A172_Phase_C7_1_00d04h00m_1.tif", "SKOV3_Phase_E4_1_01d00h00m_2.tif",
+             "A172_Phase_C7_1_00d00h00m_1.tif"]  # listed before the first: same well, earlier
     rng = np.random.default_rng(0)
     for name in names:
         write_image(tmp_path / "imgs" / name, rng.integers(100, 150, (H, W), dtype=np.uint8))
     images = [{"id": k + 1, "file_name": n, "width": W, "height": H} for k, n in enumerate(names)]
+    images[2]["id"] = 3
     anns = [{"id": k + 1, "image_id": 1, "category_id": 1, "segmentation": rle(m), "iscrowd": 0}
             for k, m in enumerate(GT_A)]
     anns.append({"id": 9, "image_id": 2, "category_id": 1, "segmentation": rle(square(1, 9, 1, 9)), "iscrowd": 0})
@@ -59,13 +63,32 @@ def counts(browser, keys=("TP", "FP", "FN")):
     return {k: browser.metrics[k] for k in keys}
 
 
+def painted(browser, name, panel=0):
+    return np.all(browser.pictures[panel] == MEANING_COLORS[name], axis=-1)
+
+
+def test_models_ordered_by_f1_and_images_by_well_and_time(browser: PredictionBrowser):
+    # pooled over the images: m1 TP 1 FP 1 FN 3 (F1 2/6), m2 TP 1 FP 0 FN 3 (F1 2/5), m3 TP 0 (F1 0)
+    assert [value for _, value in browser.model.options] == ["m2", "m1", "m3"]
+    assert browser.model.value == "m2"
+    assert browser.model.options[0][0] == "m2 (F1 0.400)"
+    # A172 images first (study order), same well: 0 h before 4 h; then SK-OV-3
+    assert [value for _, value in browser.image.options] == [3, 1, 2]
+    assert browser.image.options[1][0].startswith("A172 · well C7 · site 1") and "(4 h)" in browser.image.options[1][0]
+    browser.step(1)
+    assert browser.image.value == 1
+    browser.step(-1)
+    browser.step(-1)  # wraps around
+    assert browser.image.value == 2
+
+
 def test_threshold_slider_changes_metrics_classes_and_picture(browser: PredictionBrowser):
-    assert browser.image.value == 1 and browser.model.value == "m1"
+    browser.image.value, browser.model.value = 1, "m1"
     # score >= 0.5 keeps the exact square (IoU 1) and the spurious one: TP 1, FP 1, FN 2
     assert counts(browser) == {"TP": 1, "FP": 1, "FN": 2}
     assert browser.metrics["F1"] == pytest.approx(2 * 1 / (2 * 1 + 1 + 2))
     assert browser.classes == {"cells": ["matched", "missed", "missed"], "predictions": ["matched", "spurious"]}
-    png_before, picture_before = browser.picture_widget.value, browser.picture.copy()
+    picture_before = browser.picture.copy()
     browser.threshold.value = 0.3  # adds the shifted square: overlap 8x10 over union 12x10 -> IoU 2/3
     assert counts(browser) == {"TP": 2, "FP": 1, "FN": 1}
     assert browser.classes["cells"] == ["matched", "matched", "missed"]
@@ -73,35 +96,81 @@ def test_threshold_slider_changes_metrics_classes_and_picture(browser: Predictio
     # mSA: per IoU threshold TP/(TP+FP+FN); the shifted square counts only for thresholds <= 2/3 (0.50..0.65)
     expected = np.mean([2 / 4] * 4 + [1 / 5] * 6)
     assert browser.metrics["mSA"] == pytest.approx(expected)
-    assert browser.picture_widget.value != png_before
     assert not np.array_equal(browser.picture, picture_before)
     assert "0.30" in browser.metrics_widget.value
+    assert "harmonic mean" in browser.metrics_widget.value  # F1's glossary entry as tooltip
 
 
-def test_error_overlay_colours_taxonomy_classes(browser: PredictionBrowser):
+def test_error_colours_fill_and_legend(browser: PredictionBrowser):
+    browser.image.value, browser.model.value = 1, "m1"
     browser.show_gt.value = False
     browser.show_prediction.value = False
     assert np.array_equal(browser.picture[..., 0], browser.picture[..., 1])  # plain grey image
+    assert "ground truth" not in browser.legend_widget.value  # hidden layers leave the legend
+    browser.show_gt.value = True
     browser.show_errors.value = True
-    painted = lambda colour: np.all(browser.picture == colour, axis=-1)  # noqa: E731
-    assert painted(PREDICTION_ERROR_COLORS["spurious"])[30, 30:38].all()
-    assert not painted(PREDICTION_ERROR_COLORS["spurious"])[:25].any()
-    assert painted(CELL_ERROR_COLORS["missed"])[20, 5:15].all() and painted(CELL_ERROR_COLORS["missed"])[5, 25:35].all()
-    assert painted(PREDICTION_ERROR_COLORS["matched"])[5, 5:15].all()
+    # cells B and C are missed: their outlines (1 px inside the square) in vermillion, A's in green
+    assert painted(browser, "missed")[20, 5:15].all() and painted(browser, "missed")[5, 25:35].all()
+    assert painted(browser, "matched")[5, 5:15].all()
+    assert not painted(browser, "missed")[10, 10]  # outlined: the inside keeps the image
+    browser.filled.value = "filled"
+    browser.opacity.value = 1.0
+    assert painted(browser, "missed")[25, 10] and painted(browser, "missed")[10, 30]
+    browser.show_gt.value = False
+    browser.show_prediction.value = True
+    assert painted(browser, "spurious")[34, 34]  # the spurious square, filled
+    assert "spurious" in browser.legend_widget.value and "missed" not in browser.legend_widget.value
     browser.model.value = "m3"
     assert browser.classes == {"cells": ["merged", "split", "merged"], "predictions": ["merged", "split", "split", "split"]}
     assert counts(browser, ("TP", "FP", "FN", "cells_merged", "cells_split", "preds_merged", "preds_split")) == {
         "TP": 0, "FP": 4, "FN": 3, "cells_merged": 2, "cells_split": 1, "preds_merged": 1, "preds_split": 3}
-    assert painted(CELL_ERROR_COLORS["split"])[20:30, 5].all()      # cell B's thick outline
-    assert painted(CELL_ERROR_COLORS["merged"])[5:15, 34].all()     # cell C's right edge
+    assert painted(browser, "merged")[10, 20] and painted(browser, "split")[24, 10]
 
 
-def test_model_and_cell_type_selection(browser: PredictionBrowser):
+def test_click_reports_class_iou_and_score(browser: PredictionBrowser):
+    browser.image.value, browser.model.value = 1, "m1"
+    browser.threshold.value = 0.3
+    found = browser.inspect(10, 24)  # inside cell B and the shifted square (score 0.4, IoU 2/3)
+    assert found["cell"]["class"] == "matched" and found["cell"]["boundary"]
+    assert found["cell"]["iou"] == pytest.approx(2 / 3)
+    assert found["prediction"] == {"index": 1, "class": "matched", "iou": pytest.approx(2 / 3), "score": 0.4}
+    found = browser.inspect(34, 34)
+    assert "cell" not in found and found["prediction"]["class"] == "spurious"
+    assert found["prediction"]["score"] == 0.8 and found["prediction"]["iou"] == 0.0
+    assert "spurious" in browser.info.value
+    browser.threshold.value = 0.85  # only the exact square stays; the spurious one is gone
+    assert "prediction" not in browser.inspect(34, 34)
+    assert browser.inspect(30, 10)["cell"]["class"] == "missed"
+
+
+def test_model_comparison_and_cell_type_selection(browser: PredictionBrowser):
+    browser.image.value = 1
+    browser.compare.value = "m3"
+    assert len(browser.pictures) == 2 and len(browser.axes) == 2
+    width, height = browser.figure.get_size_inches()
+    assert width / height == pytest.approx(2 * W / H)  # two panels, each at the image's aspect ratio
+    assert not np.array_equal(browser.pictures[0], browser.pictures[1])
+    assert browser.axes[1].get_shared_x_axes().joined(browser.axes[0], browser.axes[1])  # zoom together
+    browser.compare.value = "none"
+    width, height = browser.figure.get_size_inches()
+    assert len(browser.pictures) == 1 and width / height == pytest.approx(W / H)
     browser.model.value = "m2"
     assert counts(browser) == {"TP": 1, "FP": 0, "FN": 2}
     browser.cell_type.value = "SKOV3"
-    assert [label for label, _ in browser.image.options] == ["SKOV3_Phase_E4_1_01d00h00m_2.tif"]
+    assert [value for _, value in browser.image.options] == [2]
     assert browser.image.value == 2
     assert counts(browser, ("n_cells", "TP", "FP", "FN")) == {"n_cells": 1, "TP": 0, "FP": 0, "FN": 1}
     browser.cell_type.value = ALL
-    assert len(browser.image.options) == 2
+    assert len(browser.image.options) == 3
+
+
+def test_keys_step_through_images(browser: PredictionBrowser):
+    from types import SimpleNamespace
+
+    first = browser.image.value
+    browser._on_key(SimpleNamespace(key="n"))
+    assert browser.image.value != first
+    browser._on_key(SimpleNamespace(key="left"))
+    assert browser.image.value == first
+    browser._on_key(SimpleNamespace(key="x"))
+    assert browser.image.value == first

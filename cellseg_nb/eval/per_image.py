@@ -5,6 +5,12 @@
 COCOeval's greedy matching (all areas, at most 2,000 predictions per image, see
 :mod:`cellseg_nb.eval.matching`); only predictions scoring at least ``score_threshold`` count for the
 thresholded numbers (TP/FP/FN, F1, mSA, taxonomy, pixels).
+
+:class:`ImageMatching` (``ImageScore.matching``) is the per-object result behind the row: the class,
+best IoU and matched partner of every cell and every kept prediction. The prediction browser renders
+from it, so what it colours is exactly what the tables count. Callers that score one image at several
+thresholds (the browser) pass the :class:`~cellseg_nb.eval.matching.ImageOverlaps` from
+:func:`image_overlaps_of` and skip the overlap computation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,33 @@ from .taxonomy import classify, size_class
 
 
 @dataclass
+class ImageMatching:
+    """Per-object matching of one image at one score threshold (IoU 0.5 for the classes).
+
+    Predictions are the ``n_keep`` kept ones in score order; ``pred_index`` maps them back to the
+    caller's prediction list. Cells are in the caller's annotation order. IoUs are each object's best
+    IoU with any object of the other side (0 when there is none); ``*_partner`` is the matched object
+    (a caller's prediction index for cells, an annotation index for predictions) or -1.
+    """
+
+    pred_index: np.ndarray     # (n_keep,) caller's prediction indices, score order
+    pred_score: np.ndarray     # (n_keep,)
+    pred_class: np.ndarray     # (n_keep,) 'matched' | 'merged' | 'split' | 'spurious' | 'ignored'
+    pred_iou: np.ndarray       # (n_keep,) best IoU with a cell
+    pred_partner: np.ndarray   # (n_keep,) matched annotation index or -1
+    cell_class: np.ndarray     # (n_gt,) 'matched' | 'merged' | 'split' | 'missed'
+    cell_iou: np.ndarray       # (n_gt,) best IoU with a kept prediction
+    cell_partner: np.ndarray   # (n_gt,) caller's index of the matched prediction or -1
+    boundary: np.ndarray       # (n_gt,) bool: matched at IoU 0.5, not at 0.75
+    crowd: np.ndarray          # (n_gt,) bool
+
+    def class_of_prediction(self, index: int) -> str:
+        """Class of the caller's prediction ``index`` ('' when below the threshold or beyond 2,000)."""
+        where = np.flatnonzero(self.pred_index == index)
+        return str(self.pred_class[where[0]]) if where.size else ""
+
+
+@dataclass
 class ImageScore:
     """One image's row for the per-image table and what the pooled statistics need."""
 
@@ -32,6 +65,7 @@ class ImageScore:
     tp50: np.ndarray                 # (n_pred,) bool: true positive at IoU 0.5
     ignored50: np.ndarray            # (n_pred,) bool: matched to a crowd cell
     cell_classes: list[tuple[str, str, str]]   # (object, size, class) for every cell and kept prediction
+    matching: ImageMatching | None = None      # per-object classes, IoUs and partners
 
 
 def gt_rles_for_image(anns: list[dict], height: int, width: int) -> list[dict]:
@@ -59,23 +93,37 @@ def gt_rles_for_image(anns: list[dict], height: int, width: int) -> list[dict]:
     return out
 
 
+def _pred_rles(preds: list[dict]) -> list[dict]:
+    return [{"size": p["segmentation"]["size"], "counts": p["segmentation"]["counts"].encode("ascii")
+             if isinstance(p["segmentation"]["counts"], str) else p["segmentation"]["counts"]} for p in preds]
+
+
+def image_overlaps_of(anns: list[dict], preds: list[dict], gt_rles: list[dict], *,
+                      iou_type: str = "segm") -> ImageOverlaps:
+    """Overlaps of all of one image's predictions with its cells (independent of any score threshold)."""
+    crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
+    scores = np.array([p["score"] for p in preds], dtype=np.float64)
+    if iou_type == "bbox":
+        gt_boxes = [a["bbox"] if "bbox" in a else _rle_box(r) for a, r in zip(anns, gt_rles)]
+        return image_overlaps(gt_boxes, crowd, [p["bbox"] for p in preds], scores, max_dets=MAX_DETS[-1],
+                              boxes=True)
+    return image_overlaps(gt_rles, crowd, _pred_rles(preds), scores, max_dets=MAX_DETS[-1])
+
+
 def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str,
-                score_threshold: float, gt_rles: list[dict] | None = None) -> ImageScore:
+                score_threshold: float, gt_rles: list[dict] | None = None,
+                overlaps: ImageOverlaps | None = None) -> ImageScore:
     """Per-image numbers for one image's ground truth ``anns`` and validated predictions ``preds``.
 
-    ``gt_rles`` are the annotations' RLEs when already computed (:func:`gt_rles_for_image`).
+    ``gt_rles`` are the annotations' RLEs when already computed (:func:`gt_rles_for_image`);
+    ``overlaps`` the result of :func:`image_overlaps_of` for the same ``anns`` and ``preds`` (any
+    threshold: only the first rows above ``score_threshold`` are used).
     """
     height, width = int(img["height"]), int(img["width"])
     crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
     gt_rles = gt_rles_for_image(anns, height, width) if gt_rles is None else gt_rles
-    pred_rles = [{"size": p["segmentation"]["size"], "counts": p["segmentation"]["counts"].encode("ascii")}
-                 for p in preds]
-    scores = np.array([p["score"] for p in preds], dtype=np.float64)
-    if iou_type == "bbox":
-        gt_boxes = [a["bbox"] if "bbox" in a else _rle_box(r) for a, r in zip(anns, gt_rles)]
-        ov = image_overlaps(gt_boxes, crowd, [p["bbox"] for p in preds], scores, max_dets=MAX_DETS[-1], boxes=True)
-    else:
-        ov = image_overlaps(gt_rles, crowd, pred_rles, scores, max_dets=MAX_DETS[-1])
+    pred_rles = _pred_rles(preds)
+    ov = image_overlaps_of(anns, preds, gt_rles, iou_type=iou_type) if overlaps is None else overlaps
     n_keep = int(np.count_nonzero(ov.scores >= score_threshold))
 
     tp_t, fp_t = np.zeros(len(IOU_THRESHOLDS), dtype=np.int64), np.zeros(len(IOU_THRESHOLDS), dtype=np.int64)
@@ -106,7 +154,25 @@ def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str
     }
     row.update(_taxonomy_counts(taxonomy))
     objects = _object_classes(ov, taxonomy, n_keep)
-    return ImageScore(row, tp_t, fp_t, n_cells, ov.scores, (match50 >= 0) & ~ignored50, ignored50, objects)
+    matching = _matching(ov, taxonomy, n_keep, match50, ignored50)
+    return ImageScore(row, tp_t, fp_t, n_cells, ov.scores, (match50 >= 0) & ~ignored50, ignored50, objects,
+                      matching)
+
+
+def _matching(ov: ImageOverlaps, taxonomy: dict, n_keep: int, match50: np.ndarray,
+              ignored50: np.ndarray) -> ImageMatching:
+    iou = ov.iou[:n_keep]
+    pred_iou = iou.max(axis=1) if iou.size else np.zeros(n_keep)
+    cell_iou = iou.max(axis=0) if iou.size else np.zeros(ov.n_gt)
+    kept_match = match50[:n_keep]
+    real = (kept_match >= 0) & ~ignored50[:n_keep]
+    pred_partner = np.where(real, kept_match, -1)
+    cell_partner = np.full(ov.n_gt, -1, dtype=np.int64)
+    cell_partner[kept_match[real]] = ov.order[:n_keep][real]
+    return ImageMatching(ov.order[:n_keep].copy(), ov.scores[:n_keep].copy(),
+                         np.asarray(taxonomy["pred_class"], dtype=object), pred_iou, pred_partner,
+                         np.asarray(taxonomy["cell_class"], dtype=object), cell_iou, cell_partner,
+                         np.asarray(taxonomy["boundary"], dtype=bool), ov.gt_crowd.copy())
 
 
 def _taxonomy_counts(taxonomy: dict) -> dict:

@@ -19,9 +19,68 @@ from .instances import InstanceEvaluation
 
 #: Row labels of the study's table.
 STUDY_ROWS: tuple[str, ...] = ("LIVECell",) + tuple(DISPLAY_NAMES[ct] for ct in CELL_TYPES)
-#: Metrics shown as percentages by the formatter (the rest as fractions).
+#: Metrics shown as percentages everywhere (tables, reports, the browser); the rest as fractions with
+#: three decimals. The one definition: viz.report and viz.browser import it.
 PERCENT_METRICS: frozenset[str] = frozenset({"AP", "AP50", "AP75", "APs", "APm", "APl", "AR100", "AR500",
                                              "AR2000", "AFNR", "mSA", "SA50"})
+
+#: What each metric or column name means, shown under tables and as tooltips in the browser.
+GLOSSARY: dict[str, str] = {
+    "F1": "harmonic mean of precision and recall, matching at IoU 0.5 (predictions above the score threshold)",
+    "F1_best": "best F1 over all score thresholds",
+    "best_threshold": "the score threshold that reaches F1_best",
+    "AP": "COCO average precision over IoU 0.50:0.95, up to 2,000 detections per image",
+    "AP50": "average precision at IoU 0.5", "AP75": "average precision at IoU 0.75",
+    "AFNR": "average false-negative rate: share of cells missed, averaged over IoU 0.50:0.95 (lower is better)",
+    "precision": "TP / (TP + FP): share of predictions that match a cell",
+    "recall": "TP / (TP + FN): share of cells found",
+    "TP": "predictions matched to a cell at IoU >= 0.5", "FP": "predictions matching no cell",
+    "FN": "cells no prediction matched",
+    "mSA": "mean segmentation accuracy: TP / (TP + FP + FN) averaged over IoU 0.50:0.95",
+    "SA50": "segmentation accuracy TP / (TP + FP + FN) at IoU 0.5",
+    "n_cells": "annotated cells", "n_predictions": "predictions scoring at least the threshold",
+    "cells_matched": "cells matched at IoU 0.5",
+    "cells_merged": "cells covered by a prediction that covers two or more cells",
+    "cells_split": "cells cut into two or more predicted fragments",
+    "cells_missed": "cells neither matched, merged nor split",
+    "cells_boundary": "cells matched at IoU 0.5 but not at 0.75 (found, outline poor)",
+    "preds_matched": "predictions matched at IoU 0.5",
+    "preds_merged": "predictions covering two or more cells", "preds_split": "fragments of a split cell",
+    "preds_spurious": "predictions of nothing in particular",
+    "pixel_IoU": "foreground pixels: intersection over union of all cells and all predictions",
+    "count R2": "R² of predicted against annotated cell counts per image",
+    "count MAE": "mean absolute error of the cell count per image",
+}
+
+
+def metric_label(metric: str) -> str:
+    """Column label of a metric: ``AP (%)`` for percent metrics, the name otherwise."""
+    return f"{metric} (%)" if metric in PERCENT_METRICS else metric
+
+
+def format_metric(metric: str, value: object) -> str:
+    """A metric's value as the study prints it: percent with one decimal for AP-like metrics, three
+    decimals for other fractions, integers as they are, ``-`` for missing."""
+    if value is None or isinstance(value, str):
+        return "-" if value is None else value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    value = float(value)
+    if not np.isfinite(value):
+        return "-"
+    return f"{100 * value:.1f}" if metric in PERCENT_METRICS else f"{value:.3f}"
+
+
+def glossary_line(columns: Sequence[str]) -> str:
+    """One line explaining the metric names among ``columns`` (a table's caption)."""
+    seen: dict[str, str] = {}
+    for column in columns:
+        name = str(column).split(" ")[-1] if str(column).split(" ")[-1] in GLOSSARY else str(column)
+        name = name.replace(" (%)", "")
+        for key in (name, name.split(" ")[-1]):
+            if key in GLOSSARY and key not in seen:
+                seen[key] = GLOSSARY[key]
+    return "; ".join(f"{k}: {v}" for k, v in seen.items())
 
 
 def study_table(evaluations: Mapping[str, InstanceEvaluation],

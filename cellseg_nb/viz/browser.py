@@ -1,172 +1,172 @@
-"""The ipywidgets prediction browser: pick a cell type, an image and a model, choose overlays and a score
-threshold, and see the image with ground truth, predictions and errors plus the image's own numbers.
+"""The prediction browser (notebook 06): pick a cell type, an image (listed by well and elapsed time)
+and a model; see ground truth and predictions filled or outlined, coloured plain or by the evaluation's
+error class; move the score threshold; click an object to see its class, IoU and score; compare two
+models side by side; step through images with the keyboard (n / p or the arrow keys).
 
-Errors are coloured by the evaluation's taxonomy (:mod:`cellseg_nb.eval.taxonomy`: matched, merged,
-split, missed cells; matched, merged, split, spurious predictions) and the per-image numbers are the
-evaluation's own per-image row (:func:`cellseg_nb.eval.per_image.score_image`), so what the browser shows
-is what notebook 05's tables count. Used by notebook 06; every callback is plain Python, so it also
-runs headless.
+The picture is an ipympl canvas (matplotlib's Jupyter widget): zoom and pan at full resolution from its
+toolbar or the mouse wheel, click and key events through matplotlib's event API, true aspect ratio from
+``imshow``. Why ipympl: it is the one canvas widget that gives zoom, pan, clicks *and* keyboard events
+without extra front-end code, it ships its JupyterLab extension prebuilt (works offline), and drawing a
+704 x 520 overlay through Agg takes tens of milliseconds (``benchmarks/browser_timings.py``).
+
+Every number and colour comes from the evaluation's per-image score and matching
+(:class:`~cellseg_nb.eval.per_image.ImageMatching`), cached per image, model and threshold in
+:class:`~cellseg_nb.viz.browser_data.BrowserCache`. Every callback is plain Python, so the browser also
+runs headless (tests, scripts).
 """
 
 from __future__ import annotations
 
 import html
-import io
-from dataclasses import dataclass
+import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..celltypes import CELL_TYPES, DISPLAY_NAMES
-from ..data.coco import CocoDataset, load_coco
-from ..errors import DataError
-from .overlay import COLORS, blend, records_outline
+from ..celltypes import DISPLAY_NAMES
+from ..data.coco import CocoDataset
+from ..eval.tables import GLOSSARY, format_metric
+from .browser_data import ALL, BrowserCache, BrowserData, group_by_image  # noqa: F401  (re-exported)
+from .layers import CLASS_HELP, MEANING_COLORS, class_lut, grey_rgb, paint, plain_lut
 
-ALL = "all cell types"
-
-#: Outline colours of the taxonomy classes (cells thick, predictions thin); matched cells stay plain.
-PREDICTION_ERROR_COLORS: dict[str, tuple[int, int, int]] = {
-    "matched": COLORS["tp"], "merged": (220, 60, 220), "split": (255, 140, 0), "spurious": COLORS["fp"]}
-CELL_ERROR_COLORS: dict[str, tuple[int, int, int]] = {
-    "merged": (220, 60, 220), "split": (255, 140, 0), "missed": COLORS["fn"]}
+NONE = "none"
 #: Per-image numbers shown beside the picture (keys of the evaluation's per-image row).
 METRIC_KEYS: tuple[str, ...] = ("n_cells", "n_predictions", "TP", "FP", "FN", "precision", "recall", "F1",
                                 "mSA", "SA50", "cells_merged", "cells_split", "cells_missed", "cells_boundary",
                                 "preds_merged", "preds_split", "preds_spurious", "pixel_IoU")
+NEXT_KEYS, PREVIOUS_KEYS = ("n", "right", "down", "pagedown"), ("p", "left", "up", "pageup")
 
 
-def image_errors(record: dict, gt: Sequence[dict], preds: Sequence[dict],
-                 score_threshold: float) -> tuple[list[str], list[str], dict]:
-    """Taxonomy class of every cell and every prediction (in the callers' order) and the evaluation's
-    per-image row, for predictions scoring at least ``score_threshold``."""
-    from ..eval.matching import image_overlaps
-    from ..eval.per_image import gt_rles_for_image, score_image
-    from ..eval.protocol import MAX_DETS
-    from ..eval.taxonomy import classify
-
-    h, w = int(record["height"]), int(record["width"])
-    kept = [p for p in preds if float(p["score"]) >= score_threshold]
-    crowd = np.array([bool(a.get("iscrowd", 0)) for a in gt], dtype=bool)
-    overlaps = image_overlaps(gt_rles_for_image(list(gt), h, w), crowd, [p["segmentation"] for p in kept],
-                              np.array([p["score"] for p in kept], dtype=np.float64), max_dets=MAX_DETS[-1])
-    taxonomy = classify(overlaps)
-    pred_class = [""] * len(kept)
-    for row, original in enumerate(overlaps.order):
-        pred_class[int(original)] = str(taxonomy["pred_class"][row])
-    row = score_image(record, list(gt), kept, iou_type="segm", score_threshold=score_threshold).row
-    return [str(c) for c in taxonomy["cell_class"]], pred_class, row
+def metrics_html(metrics: Mapping[str, object]) -> str:
+    """Per-image numbers as a two-column HTML table; each name has its glossary entry as tooltip."""
+    rows = "".join(
+        f"<tr title='{html.escape(GLOSSARY.get(k, k), quote=True)}'><td><abbr>{html.escape(k)}</abbr></td>"
+        f"<td style='text-align:right'>{format_metric(k, v)}{' %' if k in ('mSA', 'SA50') else ''}</td></tr>"
+        for k, v in metrics.items())
+    return f"<table class='cellseg-metrics'>{rows}</table>"
 
 
-@dataclass
-class BrowserData:
-    """Ground truth, an image loader and each model's predictions grouped by image id."""
-
-    dataset: CocoDataset
-    load_image: Callable[[dict], np.ndarray]
-    predictions: dict[str, dict[object, list[dict]]]
-
-    @classmethod
-    def from_files(cls, annotations: str | Path | CocoDataset, image_root: str | Path,
-                   predictions: Mapping[str, str | Path | Sequence[dict]]) -> "BrowserData":
-        """Load GT json, find images under ``image_root`` (nested or flat) and read each results json."""
-        from ..data.images import read_image
-        from ..data.layout import ImageLocator
-
-        dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
-        locator = ImageLocator(image_root)
-
-        def load(record: dict) -> np.ndarray:
-            path = locator.resolve(record["file_name"], record=f"image id={record['id']!r}")
-            return read_image(path, expected_size=(record["width"], record["height"]))
-
-        from ..eval.predictions import load_results, validate_results
-
-        grouped = {name: group_by_image(load_results(src, dataset, allow_empty=True)
-                                        if isinstance(src, (str, Path)) else validate_results(list(src), dataset),
-                                        name)
-                   for name, src in predictions.items()}
-        return cls(dataset, load, grouped)
-
-    def cell_types(self) -> list[str]:
-        present = {self.dataset.cell_type(i) for i in self.dataset.image_ids}
-        return [c for c in CELL_TYPES if c in present]
-
-    def images_of(self, cell_type: str) -> list[dict]:
-        return [img for img in self.dataset.images
-                if cell_type == ALL or self.dataset.cell_type(img["id"]) == cell_type]
-
-
-def group_by_image(results: Sequence[dict], source: str = "<predictions>") -> dict[object, list[dict]]:
-    """COCO results records grouped by ``image_id``; a record without one raises naming the source."""
-    if not isinstance(results, list):
-        raise DataError("a COCO results file must hold a list of records", file=source)
-    grouped: dict[object, list[dict]] = {}
-    for k, record in enumerate(results):
-        if not isinstance(record, dict) or "image_id" not in record or "segmentation" not in record:
-            raise DataError("record needs image_id and segmentation", file=source, record=f"result #{k}")
-        grouped.setdefault(record["image_id"], []).append(record)
-    return grouped
-
-
-def metrics_html(metrics: Mapping[str, float]) -> str:
-    """Per-image numbers as a two-column HTML table."""
-    def fmt(v: float) -> str:
-        if isinstance(v, float):
-            return "–" if v != v else f"{v:.3f}"
-        return str(v)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'>{fmt(v)}</td></tr>"
-                   for k, v in metrics.items())
-    return f"<table>{rows}</table>"
+def legend_html(entries: Sequence[str], note: str = "") -> str:
+    """Swatches for the colours on screen (only those), each with what it means as a tooltip."""
+    items = "".join(
+        f"<span title='{html.escape(CLASS_HELP.get(name, name), quote=True)}' style='margin-right:.8em;"
+        f"white-space:nowrap'><span style='display:inline-block;width:.9em;height:.9em;vertical-align:-.1em;"
+        f"background:rgb{MEANING_COLORS[name]}'></span> {html.escape(name)}</span>" for name in entries)
+    return f"<div class='cellseg-legend'>{items}{html.escape(note)}</div>"
 
 
 class PredictionBrowser:
-    """Widgets + figure. ``browser.widget`` is what a notebook displays; ``browser.metrics`` and
-    ``browser.picture`` (the RGB overlay) are the current state, for tests and scripts."""
+    """Widgets + figure. ``browser.widget`` is what a notebook displays. The current state, for tests and
+    scripts: ``metrics`` (the evaluation's row), ``matching`` (per-object classes), ``classes``,
+    ``pictures`` (one RGB array per panel; ``picture`` is the first) and ``last_render_s``."""
 
-    def __init__(self, data: BrowserData, *, score_threshold: float = 0.5, figsize: tuple[float, float] = (7.0, 5.2)) -> None:
+    def __init__(self, data: BrowserData, *, score_threshold: float = 0.5, model: str | None = None,
+                 panel_width: float = 6.0, dpi: int = 100) -> None:
         import ipywidgets as w
 
         if not data.predictions:
             raise ValueError("the browser needs at least one model's predictions")
-        self.data = data
-        self.figsize = figsize
+        self.data, self.cache = data, BrowserCache(data)
+        self.panel_width, self.dpi = panel_width, dpi
+        entries = data.images_of(ALL)
+        ranking = self.cache.model_f1([e.id for e in entries], score_threshold)
+        models = sorted(data.predictions, key=lambda m: (-np.nan_to_num(ranking[m], nan=-1.0), m))
+        options = [(f"{m} (F1 {ranking[m]:.3f})" if ranking[m] == ranking[m] else m, m) for m in models]
+        if model is not None and model not in data.predictions:
+            raise ValueError(f"unknown model {model!r}; models: {', '.join(models)}")
         self.cell_type = w.Dropdown(options=[(ALL, ALL)] + [(DISPLAY_NAMES[c], c) for c in data.cell_types()],
                                     description="cell type")
-        self.image = w.Dropdown(description="image", layout=w.Layout(width="420px"))
-        self.model = w.Dropdown(options=sorted(data.predictions), description="model")
-        self.show_gt = w.Checkbox(value=True, description="ground truth")
-        self.show_prediction = w.Checkbox(value=True, description="prediction")
-        self.show_errors = w.Checkbox(value=False, description="errors by class")
+        self.image = w.Dropdown(description="image", layout=w.Layout(width="520px"))
+        self.previous = w.Button(description="◀", tooltip="previous image (p or ←)", layout=w.Layout(width="40px"))
+        self.next = w.Button(description="▶", tooltip="next image (n or →)", layout=w.Layout(width="40px"))
+        self.model = w.Dropdown(options=options, value=model or models[0], description="model",
+                                tooltip="models ordered by F1 over all images (best first)")
+        self.compare = w.Dropdown(options=[(NONE, NONE)] + options, value=NONE, description="compare with",
+                                  tooltip="a second model side by side (zoom and pan together)")
+        self.show_gt = w.Checkbox(value=True, description="ground truth", indent=False)
+        self.show_prediction = w.Checkbox(value=True, description="prediction", indent=False)
+        self.show_errors = w.Checkbox(value=False, description="colour by error class", indent=False)
+        self.filled = w.ToggleButtons(options=["outlined", "filled"], value="outlined", description="labels")
+        self.opacity = w.FloatSlider(value=0.45, min=0.05, max=1.0, step=0.05, description="fill opacity",
+                                     continuous_update=False, tooltip="opacity of filled labels")
         self.threshold = w.FloatSlider(value=score_threshold, min=0.0, max=1.0, step=0.05,
-                                       description="min score", continuous_update=False)
-        self.picture_widget = w.Image(format="png")
-        self.metrics_widget = w.HTML()
-        self.metrics: dict[str, float] = {}
+                                       description="min score", continuous_update=False,
+                                       tooltip="predictions scoring below are left out")
+        self.busy = w.HTML(value="", layout=w.Layout(min_width="110px"))
+        self.metrics_widget, self.legend_widget, self.info = w.HTML(), w.HTML(), w.HTML(
+            value="<i>click a cell or a prediction to inspect it</i>")
+        self.metrics: dict = {}
+        self.matching = None
         self.classes: dict[str, list[str]] = {"cells": [], "predictions": []}
-        self.picture: np.ndarray | None = None
-        self._image_cache: dict[object, np.ndarray] = {}
+        self.pictures: list[np.ndarray] = []
+        self.last_render_s = 0.0
         self._filling = False
+        self._build_figure()
         self._fill_images()
         self.cell_type.observe(self._on_cell_type, names="value")
-        for control in (self.image, self.model, self.show_gt, self.show_prediction, self.show_errors,
-                        self.threshold):
+        for control in (self.image, self.model, self.compare, self.show_gt, self.show_prediction,
+                        self.show_errors, self.filled, self.opacity, self.threshold):
             control.observe(self._on_control, names="value")
+        self.previous.on_click(lambda _b: self.step(-1))
+        self.next.on_click(lambda _b: self.step(1))
         self.widget = w.VBox([
-            w.HBox([self.cell_type, self.image, self.model]),
+            w.HBox([self.cell_type, self.previous, self.image, self.next]),
+            w.HBox([self.model, self.compare, self.busy]),
+            w.HBox([self.threshold, self.filled, self.opacity]),
             w.HBox([self.show_gt, self.show_prediction, self.show_errors]),
-            self.threshold,
-            w.HBox([self.picture_widget, self.metrics_widget]),
+            self.legend_widget,
+            w.HBox([self.canvas, w.VBox([self.metrics_widget, self.info],
+                                        layout=w.Layout(min_width="230px"))],
+                   layout=w.Layout(align_items="flex-start")),
         ])
         self.render()
 
+    # -- figure ------------------------------------------------------------------------------------
+    def _build_figure(self) -> None:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(self.panel_width, self.panel_width * 0.75), dpi=self.dpi)
+        self.canvas = Canvas(self.figure)
+        self._manager = FigureManager(self.canvas, 0)
+        handler = getattr(self._manager, "key_press_handler_id", None)
+        if handler is not None:  # matplotlib's default keys ('p' = pan, 'left' = back) would fight ours
+            self.canvas.mpl_disconnect(handler)
+        self.canvas.header_visible = False
+        self.canvas.footer_visible = False
+        self.canvas.capture_scroll = True
+        self.canvas.toolbar_position = "left"
+        self.canvas.mpl_connect("button_press_event", self._on_click)
+        self.canvas.mpl_connect("key_press_event", self._on_key)
+        self.canvas.mpl_connect("scroll_event", self._on_scroll)
+        self.axes: list = []
+        self._artists: list = []
+        self._shape: tuple[int, int, int] | None = None
+
+    def _layout(self, panels: int, height: int, width: int) -> None:
+        """(Re)create one axes per panel filling the figure, sized to the image's aspect ratio."""
+        if self._shape == (panels, height, width):
+            return
+        self.figure.clear()
+        self.figure.set_size_inches(self.panel_width * panels, self.panel_width * height / width)
+        self.axes, self._artists = [], []
+        for k in range(panels):
+            ax = self.figure.add_axes((k / panels, 0.0, 1.0 / panels, 1.0),
+                                      sharex=self.axes[0] if self.axes else None,
+                                      sharey=self.axes[0] if self.axes else None)
+            ax.set_axis_off()
+            self._artists.append(ax.imshow(np.zeros((height, width, 3), np.uint8), interpolation="nearest"))
+            self.axes.append(ax)
+        self._shape = (panels, height, width)
+
     # -- callbacks ---------------------------------------------------------------------------------
     def _fill_images(self) -> None:
-        images = self.data.images_of(self.cell_type.value)
+        entries = self.data.images_of(self.cell_type.value)
         self._filling = True
         try:
-            self.image.options = [(img["file_name"], img["id"]) for img in images]
-            self.image.value = images[0]["id"] if images else None
+            self.image.options = [(e.label, e.id) for e in entries]
+            self.image.value = entries[0].id if entries else None
         finally:
             self._filling = False
 
@@ -174,94 +174,187 @@ class PredictionBrowser:
         self._fill_images()
         self.render()
 
-    def _on_control(self, _change) -> None:
-        if not self._filling:
-            self.render()
+    def _on_control(self, change) -> None:
+        if self._filling:
+            return
+        self.render(reset_view=change["owner"] in (self.image, self.compare))
 
-    def _pixels(self, record: dict) -> np.ndarray:
-        if record["id"] not in self._image_cache:
-            self._image_cache[record["id"]] = self.data.load_image(record)
-        return self._image_cache[record["id"]]
+    def step(self, offset: int) -> None:
+        """Show the next (``offset`` 1) or previous (-1) image of the list, wrapping around."""
+        ids = [value for _, value in self.image.options]
+        if ids:
+            self.image.value = ids[(ids.index(self.image.value) + offset) % len(ids)]
 
-    # -- drawing -----------------------------------------------------------------------------------
-    def current_predictions(self) -> list[dict]:
-        """The selected model's predictions on the selected image at or above the score threshold."""
-        preds = self.data.predictions[self.model.value].get(self.image.value, [])
-        return [p for p in preds if float(p.get("score", 1.0)) >= self.threshold.value]
+    def _on_key(self, event) -> None:
+        key = (event.key or "").lower()
+        if key in NEXT_KEYS:
+            self.step(1)
+        elif key in PREVIOUS_KEYS:
+            self.step(-1)
 
-    def render(self) -> None:
-        """Recompute the overlay picture, the taxonomy classes and the per-image metrics from the widgets."""
+    def _on_scroll(self, event) -> None:
+        if event.inaxes is None or event.xdata is None:
+            return
+        factor = 1 / 1.25 if event.button == "up" else 1.25
+        ax = event.inaxes
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        ax.set_xlim(event.xdata + (x0 - event.xdata) * factor, event.xdata + (x1 - event.xdata) * factor)
+        ax.set_ylim(event.ydata + (y0 - event.ydata) * factor, event.ydata + (y1 - event.ydata) * factor)
+        self.canvas.draw_idle()
+
+    def _on_click(self, event) -> None:
+        toolbar = getattr(self.canvas, "toolbar", None)
+        if event.inaxes is None or event.xdata is None or str(getattr(toolbar, "mode", "")):
+            return
+        panel = self.axes.index(event.inaxes) if event.inaxes in self.axes else 0
+        self.inspect(int(round(event.xdata)), int(round(event.ydata)), panel)
+
+    # -- what is shown -----------------------------------------------------------------------------
+    def panel_models(self) -> list[str]:
+        return [self.model.value] + ([self.compare.value] if self.compare.value not in (NONE, None) else [])
+
+    def current_predictions(self, model: str | None = None) -> list[dict]:
+        """A model's predictions on the current image at or above the score threshold, in score order."""
+        score = self.cache.score(self.image.value, model or self.model.value, self.threshold.value)
+        view = self.cache.model_view(self.image.value, model or self.model.value)
+        return [view.predictions[int(i)] for i in score.matching.pred_index]
+
+    def inspect(self, x: int, y: int, panel: int = 0) -> dict:
+        """What lies at pixel (x, y) of a panel: the cell and the prediction there, each with its class,
+        best IoU and (predictions) score. Shown in the info box and returned."""
+        model = self.panel_models()[min(panel, len(self.panel_models()) - 1)]
+        _, _, gt_labels = self.cache.ground_truth(self.image.value)
+        view = self.cache.model_view(self.image.value, model)
+        matching = self.cache.score(self.image.value, model, self.threshold.value).matching
+        h, w = gt_labels.shape
+        found: dict = {"x": x, "y": y, "model": model}
+        if 0 <= x < w and 0 <= y < h:
+            cell = int(gt_labels[y, x]) - 1
+            if cell >= 0:
+                found["cell"] = {"index": cell, "class": str(matching.cell_class[cell]),
+                                 "iou": float(matching.cell_iou[cell]),
+                                 "boundary": bool(matching.boundary[cell])}
+            rank = int(view.labels[y, x]) - 1
+            if 0 <= rank < len(matching.pred_index):
+                found["prediction"] = {"index": int(matching.pred_index[rank]),
+                                       "class": str(matching.pred_class[rank]),
+                                       "iou": float(matching.pred_iou[rank]),
+                                       "score": float(matching.pred_score[rank])}
+        parts = [f"<b>pixel ({x}, {y})</b>, model <code>{html.escape(model)}</code>"]
+        if "cell" in found:
+            c = found["cell"]
+            parts.append(f"cell #{c['index']}: <b>{c['class']}</b>{' (poor outline)' if c['boundary'] else ''}, "
+                         f"best IoU {c['iou']:.3f}")
+        if "prediction" in found:
+            p = found["prediction"]
+            parts.append(f"prediction #{p['index']}: <b>{p['class']}</b>, IoU {p['iou']:.3f}, "
+                         f"score {p['score']:.3f}")
+        if len(parts) == 1:
+            parts.append("background")
+        self.info.value = "<br>".join(parts)
+        return found
+
+    def render(self, reset_view: bool = True) -> None:
+        """Recompute the pictures, classes and numbers from the widgets and redraw the canvas."""
+        start = time.perf_counter()
+        self.busy.value = "<span style='color:#b35900'>&#9203; updating&hellip;</span>"
+        try:
+            self._render(reset_view)
+        finally:
+            self.last_render_s = time.perf_counter() - start
+            self.busy.value = f"<span style='color:#666'>ready ({1000 * self.last_render_s:.0f} ms)</span>"
+
+    def _render(self, reset_view: bool) -> None:
         if self.image.value is None:
-            self.picture, self.metrics = None, {}
+            self.pictures, self.metrics, self.matching = [], {}, None
             self.metrics_widget.value = "<p>no image of this cell type</p>"
             return
-        record = self.data.dataset.image(self.image.value)
-        pixels = self._pixels(record)
-        h, w = pixels.shape
-        gt = self.data.dataset.annotations_for(record["id"])
-        preds = self.current_predictions()
-        cell_class, pred_class, self.metrics = image_errors(record, gt, preds, self.threshold.value)
-        self.classes = {"cells": cell_class, "predictions": pred_class}
-        layers = []
+        image_id = self.image.value
+        pixels = self.cache.pixels(image_id)
+        h, w = pixels.shape[:2]
+        models = self.panel_models()
+        self._layout(len(models), h, w)
+        limits = None if reset_view or not self.axes else (self.axes[0].get_xlim(), self.axes[0].get_ylim())
+        self.pictures = []
+        for k, model in enumerate(models):
+            score = self.cache.score(image_id, model, self.threshold.value)
+            picture = self.picture_of(image_id, model, score.matching)
+            self.pictures.append(picture)
+            self._artists[k].set_data(picture)
+            self._artists[k].set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+            if k == 0:
+                self.metrics, self.matching = score.row, score.matching
+            self.axes[k].set_title(model, fontsize=9, loc="left", y=1.0, pad=-12,
+                                   color="white", backgroundcolor=(0, 0, 0, 0.5))
+        if limits is None:
+            self.axes[0].set_xlim(-0.5, w - 0.5)
+            self.axes[0].set_ylim(h - 0.5, -0.5)
+        self.classes = {"cells": [str(c) for c in self.matching.cell_class],
+                        "predictions": [str(c) for c in self.matching.pred_class]}
+        self.canvas.draw_idle()
+        self._write_panels(image_id, models)
+
+    def picture_of(self, image_id: object, model: str, matching) -> np.ndarray:
+        """The RGB picture of one panel: the image with the chosen layers painted on it."""
+        _, _, gt_labels = self.cache.ground_truth(image_id)
+        view = self.cache.model_view(image_id, model)
+        rgb = grey_rgb(self.cache.pixels(image_id))
+        filled, opacity = self.filled.value == "filled", float(self.opacity.value)
         if self.show_gt.value:
-            layers.append((records_outline(gt, h, w), COLORS["gt"]))
+            lut = (class_lut(np.where(matching.crowd, "ignored", matching.cell_class)) if self.show_errors.value
+                   else plain_lut(len(matching.cell_class), MEANING_COLORS["ground truth"]))
+            paint(rgb, gt_labels, lut, filled=filled, opacity=opacity, thickness=1)
         if self.show_prediction.value:
-            layers.append((records_outline(preds, h, w), COLORS["prediction"]))
-        if self.show_errors.value:
-            for name in PREDICTION_ERROR_COLORS:
-                chosen = [p for p, c in zip(preds, pred_class) if c == name]
-                layers.append((records_outline(chosen, h, w), PREDICTION_ERROR_COLORS[name]))
-            for name in CELL_ERROR_COLORS:
-                chosen = [g for g, c in zip(gt, cell_class) if c == name]
-                layers.append((records_outline(chosen, h, w, 2), CELL_ERROR_COLORS[name]))
-        self.picture = blend(pixels, layers)
-        self.picture_widget.value = self._png(record)
+            n_keep = len(matching.pred_index)
+            n_all = int(view.labels.max()) if view.labels.size else 0
+            lut = np.zeros((max(n_all, n_keep) + 1, 3), dtype=np.float32)
+            if self.show_errors.value:
+                lut[: n_keep + 1] = class_lut(matching.pred_class)
+            else:
+                lut[: n_keep + 1] = MEANING_COLORS["prediction"]
+            visible = np.arange(len(lut)) <= n_keep
+            labels = np.where(visible[view.labels], view.labels, 0)
+            paint(rgb, labels, lut, filled=filled, opacity=opacity, thickness=1)
+        return np.clip(rgb, 0, 255).astype(np.uint8)
+
+    @property
+    def picture(self) -> np.ndarray | None:
+        return self.pictures[0] if self.pictures else None
+
+    def _write_panels(self, image_id: object, models: list[str]) -> None:
+        entry = next(e for e in self.data.images_of(ALL) if e.id == image_id)
         shown = self.metric_summary()
-        self.metrics_widget.value = (f"<b>{html.escape(record['file_name'])}</b><br>model "
-                                     f"<code>{html.escape(self.model.value)}</code>, score &ge; "
-                                     f"{self.threshold.value:.2f}" + metrics_html(shown) + self._legend())
-
-    def _legend(self) -> str:
-        entries = []
+        header = (f"<b>{html.escape(entry.label)}</b><br><small>{html.escape(entry.file_name)}</small><br>"
+                  f"model <code>{html.escape(models[0])}</code>, score &ge; {self.threshold.value:.2f}")
+        self.metrics_widget.value = header + metrics_html(shown)
+        names = []
         if self.show_gt.value:
-            entries.append((COLORS["gt"], "ground truth"))
+            names += ["matched", "merged", "split", "missed"] if self.show_errors.value else ["ground truth"]
         if self.show_prediction.value:
-            entries.append((COLORS["prediction"], "prediction"))
-        if self.show_errors.value:
-            entries += [(c, f"prediction: {n}") for n, c in PREDICTION_ERROR_COLORS.items()]
-            entries += [(c, f"cell: {n} (thick)") for n, c in CELL_ERROR_COLORS.items()]
-        return "".join(f"<span style='color:rgb{color};font-weight:600'>&#9632; {label}</span><br>"
-                       for color, label in entries)
+            names += (["matched", "merged", "split", "spurious"] if self.show_errors.value else ["prediction"])
+        present = set(self.classes["cells"]) | set(self.classes["predictions"])
+        names = [n for n in dict.fromkeys(names) if not self.show_errors.value or n in present]
+        self.legend_widget.value = legend_html(names)
 
-    def metric_summary(self) -> dict[str, float]:
+    def metric_summary(self) -> dict:
         """The per-image numbers shown beside the picture (a subset of :attr:`metrics`)."""
         return {k: self.metrics[k] for k in METRIC_KEYS if k in self.metrics}
 
     def snapshot(self):
-        """The current picture as a figure (for static reports, where widgets do not render)."""
+        """The current pictures as a static figure (for reports, where widgets do not render)."""
         from .plots import _figure
 
-        record = self.data.dataset.image(self.image.value)
-        fig = _figure(*self.figsize)
-        ax = fig.add_subplot()
-        ax.imshow(self.picture, interpolation="nearest")
-        ax.set_axis_off()
-        ax.set_title(f"{record['file_name']} | {self.model.value} | score >= {self.threshold.value:.2f}", fontsize=8)
+        entry = next(e for e in self.data.images_of(ALL) if e.id == self.image.value)
+        h, w = self.pictures[0].shape[:2]
+        n = len(self.pictures)
+        fig = _figure(4.5 * n, 4.5 * h / w + 0.4)
+        for k, (picture, model) in enumerate(zip(self.pictures, self.panel_models())):
+            ax = fig.add_subplot(1, n, k + 1)
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_axis_off()
+            ax.set_title(f"{model} | score >= {self.threshold.value:.2f}", fontsize=8)
+        fig.suptitle(entry.label, fontsize=8)
         return fig
-
-    def _png(self, record: dict) -> bytes:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=self.figsize)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.imshow(self.picture, interpolation="nearest")
-        ax.set_axis_off()
-        ax.set_title(record["file_name"], fontsize=8)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-        return buffer.getvalue()
 
 
 def browse(annotations: str | Path | CocoDataset, image_root: str | Path,

@@ -1,0 +1,218 @@
+"""What the prediction browser shows, computed once and cached: images in well and time order, each
+image's pixels and ground-truth label image, each model's overlaps and prediction label image, and the
+evaluation's score (row + per-object matching) per model and threshold.
+
+Everything numeric comes from :func:`cellseg_nb.eval.per_image.score_image`, so the browser colours
+exactly what notebook 05's tables count. Overlaps do not depend on the score threshold, so moving the
+threshold only re-runs the greedy matching on the cached overlaps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
+from ..data.coco import CocoDataset, load_coco
+from ..errors import DataError
+from .layers import label_image
+
+ALL = "all cell types"
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image as the browser lists it: sortable by cell type, well, location and elapsed time."""
+
+    id: object
+    file_name: str
+    cell_type: str
+    well: str = ""
+    location: int = 0
+    elapsed_hours: float = float("nan")
+    crop: int = 0
+
+    @property
+    def label(self) -> str:
+        """``BV-2 · well B3 · site 1 · 2 d 16 h (64 h)`` or the file name when it does not parse."""
+        if self.elapsed_hours != self.elapsed_hours:
+            return self.file_name
+        days, hours = divmod(int(round(self.elapsed_hours)), 24)
+        return (f"{DISPLAY_NAMES.get(self.cell_type, self.cell_type)} · well {self.well} · site {self.location}"
+                f" · crop {self.crop} · {days} d {hours:02d} h ({self.elapsed_hours:g} h)")
+
+    def sort_key(self) -> tuple:
+        order = CELL_TYPES.index(self.cell_type) if self.cell_type in CELL_TYPES else len(CELL_TYPES)
+        hours = self.elapsed_hours if self.elapsed_hours == self.elapsed_hours else float("inf")
+        return (order, self.well, self.location, hours, self.crop, self.file_name)
+
+
+def image_entries(dataset: CocoDataset) -> list[ImageEntry]:
+    """Every image of ``dataset`` ordered by cell type (study order), well, location and elapsed time."""
+    entries = []
+    for record in dataset.images:
+        try:
+            meta = parse_file_name(record["file_name"])
+            entries.append(ImageEntry(record["id"], record["file_name"], meta.cell_type, meta.well,
+                                      meta.location, meta.elapsed_hours, meta.crop))
+        except ValueError:
+            entries.append(ImageEntry(record["id"], record["file_name"], dataset.cell_type(record["id"])))
+    return sorted(entries, key=ImageEntry.sort_key)
+
+
+def group_by_image(results: Sequence[dict], source: str = "<predictions>") -> dict[object, list[dict]]:
+    """COCO results records grouped by ``image_id``; a record without one raises naming the source."""
+    if not isinstance(results, list):
+        raise DataError("a COCO results file must hold a list of records", file=source)
+    grouped: dict[object, list[dict]] = {}
+    for k, record in enumerate(results):
+        if not isinstance(record, dict) or "image_id" not in record or "segmentation" not in record:
+            raise DataError("record needs image_id and segmentation", file=source, record=f"result #{k}")
+        grouped.setdefault(record["image_id"], []).append(record)
+    return grouped
+
+
+@dataclass
+class BrowserData:
+    """Ground truth, an image loader and each model's predictions grouped by image id."""
+
+    dataset: CocoDataset
+    load_image: Callable[[dict], np.ndarray]
+    predictions: dict[str, dict[object, list[dict]]]
+
+    @classmethod
+    def from_files(cls, annotations: str | Path | CocoDataset, image_root: str | Path,
+                   predictions: Mapping[str, str | Path | Sequence[dict]]) -> "BrowserData":
+        """Load GT json, find images under ``image_root`` (nested or flat) and read each results json."""
+        from ..data.images import read_image
+        from ..data.layout import ImageLocator
+        from ..eval.predictions import load_results, validate_results
+
+        dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
+        locator = ImageLocator(image_root)
+
+        def load(record: dict) -> np.ndarray:
+            path = locator.resolve(record["file_name"], record=f"image id={record['id']!r}")
+            return read_image(path, expected_size=(record["width"], record["height"]))
+
+        grouped = {name: group_by_image(load_results(src, dataset, allow_empty=True)
+                                        if isinstance(src, (str, Path)) else validate_results(list(src), dataset),
+                                        name)
+                   for name, src in predictions.items()}
+        return cls(dataset, load, grouped)
+
+    def cell_types(self) -> list[str]:
+        present = {self.dataset.cell_type(i) for i in self.dataset.image_ids}
+        return [c for c in CELL_TYPES if c in present]
+
+    def images_of(self, cell_type: str) -> list[ImageEntry]:
+        """The images of one cell type (or :data:`ALL`) in well and time order."""
+        return [e for e in image_entries(self.dataset) if cell_type == ALL or e.cell_type == cell_type]
+
+
+@dataclass
+class ModelView:
+    """One model on one image: its predictions, their overlaps with the cells (all scores, score
+    order) and the label image of the predictions by score rank (rank ``r`` painted as ``r + 1``)."""
+
+    predictions: list[dict]
+    overlaps: object
+    labels: np.ndarray
+
+
+class _Lru(OrderedDict):
+    """A dict that forgets its least recently used entries beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make: Callable[[], object]):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class BrowserCache:
+    """Caches of the browser (least recently used entries dropped, so a long session stays within a few
+    hundred MB): pixels and ground truth per image, :class:`ModelView` per (image, model),
+    :class:`~cellseg_nb.eval.per_image.ImageScore` per (image, model, threshold)."""
+
+    def __init__(self, data: BrowserData, *, max_images: int = 24, max_scores: int = 512) -> None:
+        self.data = data
+        self._pixels = _Lru(max_images)
+        self._gt = _Lru(max_images)
+        self._views = _Lru(2 * max_images)
+        self._scores = _Lru(max_scores)
+        self._ranking: dict[tuple, dict[str, float]] = {}
+
+    def pixels(self, image_id: object) -> np.ndarray:
+        return self._pixels.get_or(image_id, lambda: self.data.load_image(self.data.dataset.image(image_id)))
+
+    def ground_truth(self, image_id: object) -> tuple[list[dict], list[dict], np.ndarray]:
+        """Annotations, their RLEs and their label image (annotation ``k`` painted as ``k + 1``)."""
+        def make():
+            from ..eval.per_image import gt_rles_for_image
+
+            record = self.data.dataset.image(image_id)
+            h, w = int(record["height"]), int(record["width"])
+            anns = list(self.data.dataset.annotations_for(image_id))
+            rles = gt_rles_for_image(anns, h, w)
+            return anns, rles, label_image(rles, h, w)
+        return self._gt.get_or(image_id, make)
+
+    def model_view(self, image_id: object, model: str) -> ModelView:
+        def make():
+            from ..eval.per_image import image_overlaps_of
+
+            anns, rles, _ = self.ground_truth(image_id)
+            record = self.data.dataset.image(image_id)
+            preds = self.data.predictions[model].get(image_id, [])
+            ov = image_overlaps_of(anns, preds, rles)
+            ranked = [preds[int(i)]["segmentation"] for i in ov.order]
+            ranked = [{"size": s["size"], "counts": s["counts"].encode("ascii") if isinstance(s["counts"], str)
+                       else s["counts"]} for s in ranked]
+            labels = label_image(ranked, int(record["height"]), int(record["width"]), priority="first")
+            return ModelView(preds, ov, labels)
+        return self._views.get_or((image_id, model), make)
+
+    def score(self, image_id: object, model: str, threshold: float):
+        """The evaluation's :class:`~cellseg_nb.eval.per_image.ImageScore` of ``model`` on the image."""
+        def make():
+            from ..eval.per_image import score_image
+
+            anns, rles, _ = self.ground_truth(image_id)
+            view = self.model_view(image_id, model)
+            return score_image(self.data.dataset.image(image_id), anns, view.predictions, iou_type="segm",
+                               score_threshold=float(threshold), gt_rles=rles, overlaps=view.overlaps)
+        return self._scores.get_or((image_id, model, round(float(threshold), 6)), make)
+
+    def model_f1(self, image_ids: Sequence[object], threshold: float) -> dict[str, float]:
+        """F1 of every model pooled over ``image_ids`` (TP, FP, FN summed), for ordering the models;
+        scored without filling the image caches."""
+        key = (tuple(image_ids), round(float(threshold), 6))
+        if key in self._ranking:
+            return self._ranking[key]
+        from ..eval.per_image import gt_rles_for_image, score_image
+
+        totals = {model: [0, 0, 0] for model in self.data.predictions}
+        for image_id in image_ids:
+            record = self.data.dataset.image(image_id)
+            anns = list(self.data.dataset.annotations_for(image_id))
+            rles = gt_rles_for_image(anns, int(record["height"]), int(record["width"]))
+            for model, grouped in self.data.predictions.items():
+                row = score_image(record, anns, grouped.get(image_id, []), iou_type="segm",
+                                  score_threshold=float(threshold), gt_rles=rles).row
+                for k, name in enumerate(("TP", "FP", "FN")):
+                    totals[model][k] += row[name]
+        self._ranking[key] = {m: (2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else float("nan"))
+                              for m, (tp, fp, fn) in totals.items()}
+        return self._ranking[key]
