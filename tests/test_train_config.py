@@ -98,3 +98,14 @@ def test_every_centermask_entry_of_the_run_configs_names_init_weights_or_trains_
                 cfg = compose_config(base, params.get("train"), (params.get("per_model") or {}).get(model))
                 frozen = cfg.model.kwargs.get("frozen_bn", True)
                 assert cfg.model.init_weights or not frozen, f"{path.name} {stem} {model}"
+
+
+def test_init_weights_named_by_shipped_configs_are_model_zoo_entries_of_the_same_architecture():
+    from cellseg_nb.weights import zoo_entries
+
+    zoo = zoo_entries()
+    named = {name: load_config(name) for name in config_names()}
+    starts = {name: cfg.model.init_weights for name, cfg in named.items() if cfg.model.init_weights}
+    assert set(starts) == {"centermask_lite_v19_slim_dw", "centermask_v99"}
+    for name, weights in starts.items():
+        assert weights in zoo and zoo[weights].model == named[name].model.name, name

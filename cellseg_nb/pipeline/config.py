@@ -91,6 +91,27 @@ class RunConfig:
         return [s for s in self.notebooks if s in chosen]
 
 
+#: Notebook parameters that count things: whole numbers >= 0 (0 = all / none).
+_COUNTS = ("max_images", "max_eval_images", "worst_n", "images_per_type", "factor", "n_images")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+
+def check_parameter(where: str, key: str, value: Any) -> None:
+    """Range of the notebook parameters every notebook shares the meaning of: thresholds (a number, or a
+    mapping of model -> number) in [0, 1], counts and seeds whole numbers >= 0."""
+    if key.endswith("threshold"):
+        values = value.values() if isinstance(value, dict) else [value]
+        if not all(_is_number(v) and 0 <= v <= 1 for v in values):
+            raise ConfigError(f"{where}: {key} must be in [0, 1] (or a mapping of model to such a number), "
+                              f"got {value!r}")
+    elif key in _COUNTS or key == "seed":
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise ConfigError(f"{where}: {key} must be a whole number >= 0, got {value!r}")
+
+
 def _require(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in data:
         raise ConfigError(f"{where}: missing required key {key!r}")
@@ -119,13 +140,16 @@ def config_from_dict(data: Any, *, source: str | Path | None = None) -> RunConfi
         params = {} if params is None else params
         if not isinstance(params, dict):
             raise ConfigError(f"{where}: notebooks.{stem} must be a mapping of parameters, got {params!r}")
+        for key, value in params.items():
+            check_parameter(f"{where}: notebooks.{stem}", str(key), value)
         steps.append(NotebookStep(str(stem), dict(params)))
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"{where}: 'seed' must be an integer, got {seed!r}")
+    check_parameter(where, "seed", seed)
     common = data.get("common") or {}
     if not isinstance(common, dict):
         raise ConfigError(f"{where}: 'common' must be a mapping, got {common!r}")
+    for key, value in common.items():
+        check_parameter(f"{where}: common", str(key), value)
     demo = data.get("demo_data")
     if demo is not None and not isinstance(demo, dict):
         raise ConfigError(f"{where}: 'demo_data' must be a mapping such as {{images_per_type: 4}}, got {demo!r}")

@@ -140,7 +140,7 @@ class TrainedModel:
     def summary(self) -> dict:
         final = self.final_loss
         return {"model": self.label, "architecture": self.model, "training data": self.train_data,
-                "initial weights": "random" if self.init is None else self.init.source_label,
+                "initial weights": "random" if self.init is None else f"{Path(self.init.source).name} ({self.init.format})",
                 "steps": self.result.steps, "final train loss": None if final is None else round(final, 4),
                 "best val metric": self.result.best_metric,
                 "train s": round(self.train_seconds, 1), "predict s/image": round(self.predict_seconds, 3)}
