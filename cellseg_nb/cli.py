@@ -3,12 +3,19 @@
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules are imported only when listed here so ``cellseg-nb --help`` stays fast and a missing optional
 dependency of one command does not break the others.
+
+One error path: every user error (a bad argument, our own :class:`~cellseg_nb.errors.CellsegError`,
+and OSError / JSON / YAML / image-decoding errors raised by the user's files) ends as one line
+``cellseg-nb COMMAND: error: ...`` naming the file (and record) on stderr, exit status 2. A traceback is
+printed only with ``--debug`` (anywhere on the command line) or for a real bug.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import re
 import sys
 from typing import Sequence
 
@@ -39,13 +46,22 @@ def _available_commands() -> list:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``cellseg-nb COMMAND: error: ...`` (no usage block), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (used by ``main`` and by the docs tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cellseg-nb",
         description="Cell segmentation on LIVECell: data, synthetic data, training, evaluation, reports.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (allowed anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in _available_commands():
@@ -55,18 +71,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """Collapse a (possibly multi-line) message into one line: line breaks become '; '."""
+    return re.sub(r"\s*\n\s*", "; ", str(message).strip())
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input, or ``None`` for a real bug.
+
+    User errors: :class:`CellsegError` (ours, names file and record), OSError (missing, unreadable or
+    unwritable files, full disks: named by their file), JSON and text-decoding errors, YAML errors and
+    Pillow's image errors (undecodable or decompression-bomb images).
+    """
+    if isinstance(exc, CellsegError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else None
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if name is not None and exc.filename2 is not None:
+            return f"{name} -> {exc.filename2}: {reason}"
+        return f"{name}: {reason}" if name is not None else reason
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text: {exc}"
+    yaml = sys.modules.get("yaml")
+    if yaml is not None and isinstance(exc, yaml.YAMLError):
+        return f"invalid YAML: {exc}"
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(exc, pil.DecompressionBombError):
+        return f"image too large to decode safely: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except CellsegError as exc:
-        print(f"cellseg-nb {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"cellseg-nb {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = user_error_message(exc)
+        if debug or message is None:
+            raise
+        print(f"cellseg-nb {args.command}: error: {one_line(message)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,17 +4,55 @@ LIVECell images are 704x520 uint8 phase-contrast TIFFs with LZW compression. Pil
 extra codecs (``tifffile`` needs ``imagecodecs``). Anything else (16-bit, float, RGB, a wrong size) is an
 error that names the file, unless the caller asks for a conversion: silently feeding a 16-bit or RGB
 image to a model trained on LIVECell gives nonsense predictions.
+
+The conversion rule (``convert=True`` in Python, ``--convert`` on the commands that read images):
+
+* RGB, RGBA, palette, CMYK and other colour modes become one channel by Pillow's luminance
+  ``L = 0.299 R + 0.587 G + 0.114 B`` (alpha dropped);
+* other integer types are mapped linearly from their type's full range onto 0..255 (16-bit: ``v / 257``),
+  the same for every image, so intensities stay comparable across a set (no per-image stretch);
+* floats in [0, 1] or [0, 255] are scaled as such; other floats by the image's own finite min/max;
+  NaN becomes the minimum.
+
+A command's ``--convert`` sets :func:`image_conversion` for the whole run (an environment variable, so
+data-loader worker processes follow it); ``read_image(convert=None)`` reads that setting.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..errors import DataError
+
+#: Environment variable behind :func:`image_conversion` ("1": convert, anything else: refuse).
+CONVERT_ENV = "CELLSEG_NB_CONVERT_IMAGES"
+_HOW_TO_CONVERT = "pass --convert on the command line, or convert=True in Python"
+
+
+@contextlib.contextmanager
+def image_conversion(enabled: bool) -> Iterator[None]:
+    """Within the block, ``read_image(convert=None)`` converts RGB / 16-bit / float images (see above)."""
+    before = os.environ.get(CONVERT_ENV)
+    os.environ[CONVERT_ENV] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONVERT_ENV, None)
+        else:
+            os.environ[CONVERT_ENV] = before
+
+
+def conversion_enabled() -> bool:
+    """Whether :func:`image_conversion` is on for this process (inherited by its child processes)."""
+    return os.environ.get(CONVERT_ENV) == "1"
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -38,39 +76,54 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def read_image(path: str | Path, *, convert: bool = False, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+def read_image(path: str | Path, *, convert: bool | None = None,
+               expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image as a uint8 ``H x W`` array.
 
-    ``convert=True`` turns RGB/RGBA into luminance and other dtypes into uint8 (integers by their dtype's
-    range, floats in [0, 1] or [0, 255] as such, other floats by their min/max) instead of raising.
+    ``convert=True`` turns colour images and other dtypes into uint8 grayscale by the rule in the module
+    docstring instead of raising; ``None`` (the default) follows :func:`image_conversion`.
     ``expected_size`` is ``(width, height)`` as in a COCO image record; a mismatch is always an error.
+    Missing, unreadable, undecodable and oversized (decompression-bomb) files are a
+    :class:`~cellseg_nb.errors.DataError` naming the file.
     """
     path = Path(path)
+    convert = conversion_enabled() if convert is None else bool(convert)
     try:
         with Image.open(path) as im:
             im.load()
             mode = im.mode
-            if mode in ("RGB", "RGBA", "LA", "P", "CMYK", "YCbCr"):
+            if mode in ("RGB", "RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
                 if not convert:
                     raise DataError(f"image has mode {mode} ({len(im.getbands())} channels); expected one channel "
-                                    "(pass convert=True to turn it into grayscale)", file=path)
+                                    f"({_HOW_TO_CONVERT} to turn it into grayscale by luminance)", file=path)
                 array = np.asarray(im.convert("L"))
             else:
                 array = np.asarray(im)
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError("image file not found", file=path) from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot decode image ({exc})", file=path) from None
+    except IsADirectoryError:
+        raise DataError("is a folder, not an image file", file=path) from None
+    except PermissionError:
+        raise DataError("image file is not readable (permission denied)", file=path) from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"image too large to decode safely ({exc})", file=path) from None
+    except MemoryError:
+        raise DataError("image too large to decode in memory", file=path) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
+        # Pillow's decoders raise any of these on corrupt or truncated files
+        raise DataError(f"cannot decode image ({type(exc).__name__}: {exc})", file=path) from None
     if array.ndim == 3:
         if not convert:
-            raise DataError(f"image has {array.shape[2]} channels; expected one", file=path)
+            raise DataError(f"image has {array.shape[2]} channels; expected one ({_HOW_TO_CONVERT})", file=path)
         array = array[..., :3].mean(axis=2) if array.shape[2] >= 3 else array[..., 0]
     if array.ndim != 2:
         raise DataError(f"image has shape {array.shape}; expected H x W", file=path)
     if array.dtype != np.uint8:
         if not convert:
-            raise DataError(f"image has dtype {array.dtype}; expected uint8 (pass convert=True to rescale)",
-                            file=path)
+            raise DataError(f"image has dtype {array.dtype}; expected uint8 ({_HOW_TO_CONVERT} to rescale "
+                            "it to 0..255)", file=path)
         array = _to_uint8(array)
     if expected_size is not None:
         width, height = int(expected_size[0]), int(expected_size[1])

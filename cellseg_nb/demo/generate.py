@@ -68,15 +68,22 @@ def _image_rng(seed: int, type_index: int, split_index: int, index: int) -> np.r
 
 
 def generate_demo_dataset(dest: str | Path, images_per_type: int = 8, seed: int = 0,
-                          cell_types: Iterable[str] | None = None) -> Path:
+                          cell_types: Iterable[str] | None = None, *, overwrite: bool = False) -> Path:
     """Write a LIVECell-format demo dataset under ``dest`` and return ``dest``.
 
     Layout, file names and COCO records follow LIVECell exactly (see :mod:`cellseg_nb.demo.layout`);
-    ``cell_types`` restricts the lines (any spelling; default all eight). Images are written first and
-    the annotation files last, each atomically. Unknown lines or ``images_per_type < 1`` raise
-    :class:`~cellseg_nb.errors.ConfigError`.
+    ``cell_types`` restricts the lines (any spelling; default all eight). Unknown lines or
+    ``images_per_type < 1`` raise :class:`~cellseg_nb.errors.ConfigError`.
+
+    The dataset is written into a hidden staging folder beside ``dest`` and swapped in at the end
+    (:func:`~cellseg_nb.atomic.atomic_directory`), so an interrupt leaves the old dataset or the new one,
+    never images that no longer match their annotations. ``dest`` must be missing, empty or an earlier
+    demo dataset; other content is refused (:class:`~cellseg_nb.errors.OutputError`) unless
+    ``overwrite=True``, which replaces it whole.
     """
-    root = Path(dest)
+    from ..atomic import atomic_directory, check_replaceable
+
+    check_replaceable(dest, "demo-data", overwrite=overwrite)
     try:
         types = list(CELL_TYPES) if cell_types is None else [canonical_cell_type(c) for c in cell_types]
     except KeyError as exc:
@@ -84,6 +91,13 @@ def generate_demo_dataset(dest: str | Path, images_per_type: int = 8, seed: int 
     if not types:
         raise ConfigError("cell_types is empty: give at least one cell line")
     sizes = split_sizes(images_per_type)
+    with atomic_directory(dest, "demo-data", overwrite=overwrite) as stage:
+        _write_dataset(stage, types, sizes, images_per_type, seed)
+    return Path(dest)
+
+
+def _write_dataset(root: Path, types: list[str], sizes: dict[str, int], images_per_type: int, seed: int) -> None:
+    """Simulate and write every image, then the annotation files (into the staging folder ``root``)."""
     records: dict[str, dict[str, tuple[list, list]]] = {s: {} for s in layout.SPLITS}
     image_id, ann_id = 0, 0
     for cell_type in types:
@@ -116,4 +130,3 @@ def generate_demo_dataset(dest: str | Path, images_per_type: int = 8, seed: int 
         "cell_types": types,
     }
     layout.write_annotations(root, info, records)
-    return root

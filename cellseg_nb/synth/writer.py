@@ -150,19 +150,50 @@ def _selected_types(dataset: CocoDataset, config: SynthConfig) -> list[str]:
     return wanted
 
 
+def _check_sources_outside(dest: Path, sources: list[Path | None]) -> None:
+    """``dest`` is replaced whole: it must not hold (or be) the source annotations or images."""
+    from ..errors import OutputError
+
+    target = Path(os.path.realpath(dest))
+    for source in sources:
+        if source is None:
+            continue
+        real = Path(os.path.realpath(source))
+        if real == target or target in real.parents:
+            raise OutputError(f"holds the source {source}; the synthetic set would replace it. Choose another "
+                              "folder", path=dest, what="--dest")
+
+
 def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: str | Path, dest: str | Path,
                                config: SynthConfig = SynthConfig(), *,
-                               on_image: Callable[[dict, ComposedImage], None] | None = None) -> SynthResult:
+                               on_image: Callable[[dict, ComposedImage], None] | None = None,
+                               overwrite: bool = False) -> SynthResult:
     """Write ``config.factor`` synthetic images per source image (see the module docstring).
 
     ``on_image(image_record, composed)`` is called for every synthetic image before it is written
     (tests keep the pasted footprints that way). Raises :class:`DataError` for a cell type without
     usable cells or a density its bank cannot supply, ``ValueError`` for impossible settings.
+
+    Everything is written into a hidden staging folder beside ``dest`` and swapped in at the end, so an
+    interrupt leaves the old set or the new one. ``dest`` must be missing, empty or an earlier synthetic
+    set, and must not hold the sources; other content is refused unless ``overwrite=True``.
     """
-    dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
-    images_root = Path(images)
-    locator = ImageLocator(images_root)
+    from ..atomic import atomic_directory, check_replaceable
+
     dest = Path(dest)
+    check_replaceable(dest, "synth", overwrite=overwrite)
+    source_file = annotations.path if isinstance(annotations, CocoDataset) else Path(annotations)
+    _check_sources_outside(dest, [source_file, Path(images)])
+    dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
+    with atomic_directory(dest, "synth", overwrite=overwrite) as stage:
+        result = _generate(dataset, Path(images), dest, stage, config, on_image)
+    return result
+
+
+def _generate(dataset: CocoDataset, images_root: Path, dest: Path, stage: Path, config: SynthConfig,
+              on_image: Callable[[dict, ComposedImage], None] | None) -> SynthResult:
+    """The body of :func:`generate_synthetic_dataset`: files go to ``stage``, ``result`` names ``dest``."""
+    locator = ImageLocator(images_root)
     stem = dataset.path.stem if dataset.path is not None else "livecell_coco"
     ann_dir = dest / "annotations" / "LIVECell"
     result = SynthResult(dest, ann_dir / f"{stem}_synthetic.json", ann_dir / f"{stem}_extended.json",
@@ -188,7 +219,7 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
             stats["source_images"] += 1
             path = locator.resolve(rec["file_name"], record=f"image id={image_id!r}", annotations=dataset.path)
             if config.link_originals:
-                _link_or_copy(path, dest / "images" / _original_destination(images_root, path, cell_type))
+                _link_or_copy(path, stage / "images" / _original_destination(images_root, path, cell_type))
             image = read_image(path, expected_size=(rec["width"], rec["height"]))
             cells = _cell_union(dataset.annotations_for(image_id), rec["width"], rec["height"])
             rng = np.random.default_rng(np.random.SeedSequence([config.seed, t_index, i_index]))
@@ -204,7 +235,7 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
                 }
                 if on_image is not None:
                     on_image(img_rec, composed)
-                write_image(dest / "images" / SYNTH_IMAGE_DIR / cell_type / name, composed.image)
+                write_image(stage / "images" / SYNTH_IMAGE_DIR / cell_type / name, composed.image)
                 for cell in composed.cells:
                     synth_anns.append(annotation_record(next_ann_id, next_image_id, cell.polygon))
                     next_ann_id += 1
@@ -222,24 +253,27 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
         result.cells_written += stats["cells"]
         result.shortfalls += stats["shortfalls"]
         log.info("synth %s: %d images, %d cells", cell_type, stats["synthetic_images"], stats["cells"])
-    _write_jsons(dataset, kept_original_ids, synth_images, synth_anns, config, result)
+    _write_jsons(dataset, kept_original_ids, synth_images, synth_anns, config, result, stage)
     return result
 
 
 def _write_jsons(dataset: CocoDataset, original_ids: list, synth_images: list[dict], synth_anns: list[dict],
-                 config: SynthConfig, result: SynthResult) -> None:
+                 config: SynthConfig, result: SynthResult, stage: Path) -> None:
+    def staged(path: Path) -> Path:
+        return stage / path.relative_to(result.dest)
+
     info = dict(dataset.info)
     info["synthetic"] = {"generator": f"cellseg-nb {__version__} cut-and-paste", "factor": config.factor,
                          "seed": config.seed, "density": config.density.mode}
     categories = dataset.categories
     licenses = dataset.licenses
-    atomic_write_json(result.synthetic_json, {"info": info, "licenses": licenses, "categories": categories,
+    atomic_write_json(staged(result.synthetic_json), {"info": info, "licenses": licenses, "categories": categories,
                                               "images": synth_images, "annotations": synth_anns})
     originals = dataset.subset(original_ids)
-    atomic_write_json(result.extended_json, {"info": info, "licenses": licenses, "categories": categories,
+    atomic_write_json(staged(result.extended_json), {"info": info, "licenses": licenses, "categories": categories,
                                              "images": originals.images + synth_images,
                                              "annotations": originals.annotations + synth_anns})
     summary = {"config": asdict(config), "images_written": result.images_written,
                "cells_written": result.cells_written, "shortfalls": result.shortfalls, "per_type": result.per_type,
                "synthetic_json": result.synthetic_json.name, "extended_json": result.extended_json.name}
-    atomic_write_json(result.summary_json, summary, indent=1)
+    atomic_write_json(staged(result.summary_json), summary, indent=1)
