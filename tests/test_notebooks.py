@@ -22,16 +22,15 @@ MAX_CODE_LINES = 15
 TINY: dict[str, dict] = {
     "01_explore_data": {"split": "train", "max_images": 8},
     "02_synthetic_data": {"split": "train", "max_images": 8, "factor": 1},
-    "03_train_unet": {"models": ["unet"], "train_data": ["extended"], "steps": 2, "batch_size": 2, "crop_size": 64,
-                      "model_kwargs": {"width_mult": 0.125}, "train_options": {"warmup_steps": 1},
-                      "eval_split": "test", "max_eval_images": 8},
-    "04_train_centermask": {"preset": "centermask_lite_v19_slim_dw", "steps": 2, "batch_size": 2, "crop_size": 64,
-                            "model_kwargs": {"train_min_sizes": [64], "train_max_size": 64, "test_min_size": 130,
-                                             "test_max_size": 176, "tile_large_images": False,
-                                             "roi_batch_size_per_image": 32, "frozen_bn": False,
-                                             "pre_nms_topk_test": 20, "post_nms_topk_test": 20,
-                                             "detections_per_image": 20},
-                            "eval_split": "test", "max_eval_images": 8},
+    "03_train_unet": {"models": ["unet"], "train_data": ["extended"], "eval_split": "test", "max_eval_images": 8,
+                      "train": {"steps": 2, "batch_size": 2, "data": {"crop_size": 64}, "schedule.warmup_steps": 1,
+                                "model.kwargs": {"width_mult": 0.125}}},
+    "04_train_centermask": {"models": ["centermask_lite_v19_slim_dw"], "eval_split": "test", "max_eval_images": 8,
+                            "train": {"steps": 2, "batch_size": 2, "data": {"crop_size": 64}, "model": {"kwargs": {
+                                "train_min_sizes": [64], "train_max_size": 64, "test_min_size": 130,
+                                "test_max_size": 176, "tile_large_images": False, "roi_batch_size_per_image": 32,
+                                "frozen_bn": False, "pre_nms_topk_test": 20, "post_nms_topk_test": 20,
+                                "detections_per_image": 20}}}},
     "05_error_analysis": {"eval_split": "test", "max_eval_images": 8, "worst_n": 2},
     "06_browse_predictions": {"eval_split": "test", "max_eval_images": 8},
 }
@@ -103,7 +102,7 @@ def test_every_notebook_runs_headless_with_tiny_parameters(tiny_run):
     for result in results:
         assert result.report.is_file() and result.clean_report.is_file()
         assert _headline_tables(config), "notebooks must save headline tables"
-    from cellseg_nb.pipeline.browser_check import check_pages, find_chromium
+    from tests.browser_check import check_pages, find_chromium
 
     if find_chromium() is None:
         pytest.skip("Chromium not found: the index was built but not checked in a browser")
