@@ -1,5 +1,5 @@
 """Open a report page in headless Chromium and check that it renders: images decoded, tables present,
-no console errors. Used by the tests and by ``make demo`` users who want to check a report on a server.
+no console errors. Test-only code (issue #14: it does not ship in the package); the report and JupyterLab tests use it.
 
 Needs Debian's ``chromium`` (``scripts/install_browser.sh``) and Playwright for Python; Playwright's own
 browser download is not used, so nothing is fetched from the internet.

@@ -36,13 +36,13 @@ def test_formatters():
     table = study_table({"V-99": fake_evaluation(0.478, {"BT474": 0.426})})
     text = format_study_table(table)
     bt474 = next(line for line in text.splitlines() if line.startswith("BT-474"))
-    assert bt474.split() == ["BT-474", "0.21", "42.6", "57.4"]      # F1 fraction, AP and AFNR in percent
+    assert bt474.split() == ["BT-474", "0.213", "42.6", "57.4"]     # F1 fraction, AP and AFNR in percent
     assert next(l for l in text.splitlines() if l.startswith("A172")).split() == ["A172", "-", "-", "-"]
     html = format_study_table(table, "html")
     assert html.startswith("<table") and "SK-OV-3" in html and "42.6" in html
     md = format_study_table(table, "markdown").splitlines()
     assert md[0] == "| set | V-99 F1 | V-99 AP | V-99 AFNR |"
-    assert md[4] == "| BT-474 | 0.21 | 42.6 | 57.4 |"
+    assert md[4] == "| BT-474 | 0.213 | 42.6 | 57.4 |"
     with pytest.raises(ValueError):
         format_study_table(table, "pdf")
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from cellseg_nb.pipeline import run_pipeline
-from cellseg_nb.pipeline.browser_check import check_page, check_pages, find_chromium
+from tests.browser_check import check_page, check_pages, find_chromium
 from tests.test_pipeline import make_config
 
 CHROMIUM = find_chromium()

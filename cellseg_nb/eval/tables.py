@@ -75,11 +75,11 @@ def glossary_line(columns: Sequence[str]) -> str:
     """One line explaining the metric names among ``columns`` (a table's caption)."""
     seen: dict[str, str] = {}
     for column in columns:
-        name = str(column).split(" ")[-1] if str(column).split(" ")[-1] in GLOSSARY else str(column)
-        name = name.replace(" (%)", "")
-        for key in (name, name.split(" ")[-1]):
-            if key in GLOSSARY and key not in seen:
-                seen[key] = GLOSSARY[key]
+        name = str(column).replace(" (%)", "")
+        for key in (name, name.rsplit(" ", 1)[-1]):  # "count R2", or "unet F1" -> "F1"
+            if key in GLOSSARY:
+                seen.setdefault(key, GLOSSARY[key])
+                break
     return "; ".join(f"{k}: {v}" for k, v in seen.items())
 
 
@@ -107,7 +107,7 @@ def study_table(evaluations: Mapping[str, InstanceEvaluation],
 def format_study_table(table: pd.DataFrame, fmt: Literal["text", "html", "markdown"] = "text", *,
                        percent: bool = True) -> str:
     """Render a :func:`study_table` (or any (model, metric) table): AP-like metrics in percent with one
-    decimal, F1 / precision / recall with two decimals; missing values as ``-``."""
+    decimal, F1 / precision / recall with three decimals (as the study prints them); missing values as ``-``."""
     shown = table.copy().astype(object)
     for col in table.columns:
         metric = col[-1] if isinstance(col, tuple) else col
@@ -125,7 +125,7 @@ def format_study_table(table: pd.DataFrame, fmt: Literal["text", "html", "markdo
 def _cell(value: float, as_percent: bool) -> str:
     if value is None or not np.isfinite(value):
         return "-"
-    return f"{100 * value:.1f}" if as_percent else f"{value:.2f}"
+    return f"{100 * value:.1f}" if as_percent else f"{value:.3f}"
 
 
 def _markdown(shown: pd.DataFrame) -> str:

@@ -134,3 +134,30 @@ def list_artifacts(run_dir: str | Path, notebook: str) -> list[Artifact]:
             found.append((path.stat().st_mtime_ns, Artifact(notebook, stem, meta.get("kind", "table"), path,
                                                             meta.get("title", stem), meta.get("caption", ""))))
     return [a for _, a in sorted(found, key=lambda item: (item[0], item[1].name))]
+
+
+def newest_run(runs_root: str | Path = "runs") -> Path | None:
+    """The run folder under ``runs_root`` whose predictions were written last (a run with a
+    ``predictions/*.json``), or ``None`` when there is none: what notebooks that read a run open by default."""
+    root = Path(runs_root)
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        files = list((folder / PREDICTIONS).glob("*.json")) if folder.is_dir() else []
+        if files:
+            found.append((max(f.stat().st_mtime_ns for f in files), folder.name, folder))
+    return max(found)[2] if found else None
+
+
+def choose_run(run_dir: str | Path | None, runs_root: str | Path = "../runs", *,
+               fallback: str = "interactive") -> tuple[Path, str]:
+    """The run folder a notebook reads and a sentence saying which and why: ``run_dir`` when given,
+    else the newest run under ``runs_root`` (:func:`newest_run`), else ``runs_root/fallback``."""
+    if run_dir:
+        return Path(run_dir), f"using run {run_dir} (the run_dir parameter)"
+    newest = newest_run(runs_root)
+    if newest is not None:
+        return newest, (f"using the newest run under {runs_root}: {newest} "
+                        "(set the run_dir parameter to choose another)")
+    chosen = Path(runs_root) / fallback
+    return chosen, (f"no run with predictions under {runs_root}; using {chosen} (only the classical "
+                    "baseline until a training notebook writes predictions there)")

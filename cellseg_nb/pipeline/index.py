@@ -24,7 +24,8 @@ STATUS_FILE = "status.json"
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{margin-bottom:.2rem} .meta{color:#666;margin-top:0}
-table{border-collapse:collapse;margin:.6rem 0 1.4rem;font-size:.9rem}
+table{border-collapse:collapse;margin:.6rem 0 .4rem;font-size:.9rem}
+.scroll{overflow-x:auto;max-width:100%;margin-bottom:1rem} .glossary{color:#666;font-size:.8rem;max-width:60rem}
 th,td{border:1px solid #ccc;padding:.25rem .55rem;text-align:right} th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left}
 .ok{color:#1a7f37;font-weight:600} .failed{color:#c62828;font-weight:600} .pending{color:#888}
@@ -51,22 +52,43 @@ def _href(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
-def _format_cell(value: object) -> str:
+def _format_cell(value: object, column: str = "") -> str:
+    """A number as the study prints it: one decimal in percent columns (``... (%)``), three decimals for
+    other fractions, whole numbers without decimals; NaN as a dash."""
     if isinstance(value, float):
         if value != value:  # NaN
             return "–"
-        return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+        if column.endswith("(%)"):
+            return f"{value:.1f}"
+        if value == int(value) and abs(value) >= 1:
+            return str(int(value))
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
 
 
+def _is_index_column(name: object, values: pd.Series) -> bool:
+    """A pandas index written into a CSV by mistake: ``Unnamed: 0`` or ``index`` holding 0, 1, 2, ..."""
+    if str(name).startswith("Unnamed:"):
+        return True
+    return str(name) == "index" and values.tolist() == list(range(len(values)))
+
+
 def table_html(table: pd.DataFrame, *, max_rows: int = 60) -> str:
-    """A compact HTML table (numbers to 4 significant digits, long tables cut with a note)."""
+    """A compact HTML table: no index columns, numbers as the study prints them, wide tables scroll
+    sideways, a glossary line for the metric names, long tables cut with a note."""
+    from ..eval.tables import glossary_line
+
+    table = table[[c for c in table.columns if not _is_index_column(c, table[c])]]
     shown = table.head(max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_format_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in shown.itertuples(index=False))
+    columns = [str(c) for c in shown.columns]
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_format_cell(v, c))}</td>" for v, c in zip(row, columns))
+                   + "</tr>" for row in shown.itertuples(index=False))
     note = "" if len(table) <= max_rows else f'<p class="caption">first {max_rows} of {len(table)} rows</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}"
+    glossary = glossary_line(columns)
+    glossary = f'<p class="glossary">{html.escape(glossary)}</p>' if glossary else ""
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+            f"{note}{glossary}")
 
 
 def _artifact_html(artifact: Artifact) -> str:

@@ -11,15 +11,16 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy import ndimage
 
-Color = tuple[int, int, int]
+from .layers import MEANING_COLORS, Color
 
-#: Colours used everywhere in plots and the browser (RGB 0..255).
+#: Colours of outline figures, from the browser's colour-blind-safe palette (one colour, one meaning):
+#: ground truth sky blue, predictions orange, matched bluish green, spurious blue, missed vermillion.
 COLORS: dict[str, Color] = {
-    "gt": (40, 200, 255),         # ground truth: cyan
-    "prediction": (255, 200, 0),  # prediction: amber
-    "tp": (60, 200, 80),          # matched prediction
-    "fp": (235, 50, 50),          # prediction without a matching cell
-    "fn": (70, 110, 255),         # cell no prediction matched
+    "gt": MEANING_COLORS["ground truth"],
+    "prediction": MEANING_COLORS["prediction"],
+    "tp": MEANING_COLORS["matched"],
+    "fp": MEANING_COLORS["spurious"],
+    "fn": MEANING_COLORS["missed"],
 }
 
 

@@ -3,7 +3,8 @@ curves, PCA scatter and per-model bar charts.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so a notebook shows it
 exactly once (as the cell's value) and :meth:`RunArtifacts.save_figure` can store it for the report index.
-Cell types are always drawn in the study's order and labelled with their paper spelling.
+Cell types are always drawn in the study's order and labelled with their paper spelling; legends sit
+outside the panels, right of the figure, so they never cover data.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def _types_in(values: pd.Series) -> list[str]:
 
 def _label(cell_type: str) -> str:
     return DISPLAY_NAMES.get(cell_type, cell_type)
+
+
+def _outside_legend(fig: Figure, fontsize: float = 7, ncol: int = 1) -> None:
+    """One legend for the whole figure, right of the panels (never over the data); entries of every
+    panel, each label once."""
+    handles: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=fontsize,
+                   ncol=ncol, frameon=False)
 
 
 def outlines_figure(image: np.ndarray, layers: Sequence[tuple[Sequence[dict], str]], *, title: str = "",
@@ -137,8 +150,8 @@ def growth_curves(table: pd.DataFrame, y: str | Sequence[str], *, x: str = "elap
         ax.set_title(_label(group), fontsize=9)
         ax.set_xlabel("elapsed time (h)" if x == "elapsed_hours" else x, fontsize=8)
         ax.set_ylabel(ylabel or ", ".join(ys), fontsize=8)
-        if len(lines) > 1:
-            ax.legend(fontsize=7)
+    if any(len(ax.lines) > 1 for ax in fig.axes):
+        _outside_legend(fig)
     return fig
 
 
@@ -172,8 +185,8 @@ def learning_curves(history: pd.DataFrame | Sequence[dict], *, x: str = "epoch",
         ax.set_xlabel(x, fontsize=8)
         if metric in log:
             ax.set_yscale("log")
-        if group:
-            ax.legend(fontsize=7)
+    if group:
+        _outside_legend(fig)
     return fig
 
 
@@ -196,7 +209,7 @@ def pca_scatter(coords: np.ndarray, groups: Sequence[str], *, hue: Sequence[str]
     pct = [] if explained is None else [float(v) for v in explained]
     ax.set_xlabel(f"PC1 ({pct[0]:.0%})" if len(pct) > 0 else "PC1", fontsize=8)
     ax.set_ylabel(f"PC2 ({pct[1]:.0%})" if len(pct) > 1 else "PC2", fontsize=8)
-    ax.legend(fontsize=6, ncol=2)
+    _outside_legend(fig, fontsize=6, ncol=2 if len(ax.collections) > 12 else 1)
     if title:
         ax.set_title(title, fontsize=9)
     return fig
@@ -217,7 +230,7 @@ def grouped_bars(table: pd.DataFrame, value: str, *, x: str = "cell_type", serie
         ax.bar(np.arange(len(xs)) + (k - (len(names) - 1) / 2) * width, heights, width, label=name)
     ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel or value, fontsize=8)
-    ax.legend(fontsize=7)
+    _outside_legend(fig)
     return fig
 
 
@@ -233,7 +246,7 @@ def scatter_agreement(table: pd.DataFrame, x: str, y: str, *, by: str = "cell_ty
     ax.plot([0, hi], [0, hi], color="#888", lw=1, ls="--")
     ax.set_xlabel(xlabel or x, fontsize=8)
     ax.set_ylabel(ylabel or y, fontsize=8)
-    ax.legend(fontsize=6)
+    _outside_legend(fig, fontsize=6)
     return fig
 
 

@@ -12,12 +12,39 @@ import pandas as pd
 
 from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
 from ..data.coco import CocoDataset
+from ..eval.tables import PERCENT_METRICS, glossary_line
 
 if TYPE_CHECKING:
     from ..data.splits import SplitData
 
-#: Metrics the study prints in percent.
-PERCENT = frozenset({"AP", "AP50", "AP75", "APs", "APm", "APl", "AFNR", "mSA", "SA50", "AR100", "AR500", "AR2000"})
+
+class ReportTable:
+    """A table as notebooks show it: no index column, percent columns with one decimal and other
+    fractions with three, wide tables scrolling sideways, and a glossary line for the metric names."""
+
+    def __init__(self, table: pd.DataFrame, caption: str = "") -> None:
+        self.table = table.reset_index(drop=True)
+        self.caption = caption
+
+    def _repr_html_(self) -> str:
+        import html
+
+        formats = {}
+        for column in self.table.columns:
+            if pd.api.types.is_float_dtype(self.table[column]):
+                formats[column] = "{:.1f}" if str(column).endswith("(%)") else "{:.3f}"
+        styler = self.table.style.hide(axis="index").format(formats, na_rep="–")
+        notes = " ".join(filter(None, [self.caption, glossary_line([str(c) for c in self.table.columns])]))
+        note = f'<p style="font-size:85%;color:#555;max-width:60em">{html.escape(notes)}</p>' if notes else ""
+        return f'<div style="overflow-x:auto;max-width:100%">{styler.to_html()}</div>{note}'
+
+    def __repr__(self) -> str:
+        return self.table.to_string(index=False)
+
+
+def show(table: pd.DataFrame, caption: str = "") -> ReportTable:
+    """Wrap a table for display in a notebook (see :class:`ReportTable`)."""
+    return ReportTable(table, caption)
 
 
 def flat_study_table(table: pd.DataFrame, *, percent: bool = True, decimals: int = 3) -> pd.DataFrame:
@@ -26,7 +53,7 @@ def flat_study_table(table: pd.DataFrame, *, percent: bool = True, decimals: int
     out = pd.DataFrame({"set": table.index.astype(str)})
     for model, metric in table.columns:
         values = table[(model, metric)].to_numpy(dtype=float)
-        if percent and metric in PERCENT:
+        if percent and metric in PERCENT_METRICS:
             values = np.round(100 * values, 1)
             label = f"{model} {metric} (%)"
         else:
@@ -136,12 +163,19 @@ def growth_table(gt: CocoDataset, evaluations: Mapping[str, object]) -> pd.DataF
     return table.reset_index(drop=True)
 
 
-def growth_summary(growth: pd.DataFrame, by: Sequence[str] = ("cell_type", "well")) -> pd.DataFrame:
+def growth_summary(growth: pd.DataFrame, by: Sequence[str] = ("cell_type", "well"), *,
+                   min_time_points: int | None = None) -> pd.DataFrame:
     """Per cell type (and well) and source: the slope of count and confluence against elapsed time (per
-    24 h), a one-number growth rate to compare each model with the ground truth (NaN with one time point)."""
+    24 h), a one-number growth rate to compare each model with the ground truth. Groups with fewer than
+    ``min_time_points`` distinct times are left out (default: 2 when grouping by well, where a single
+    image says nothing about growth; 1 otherwise, with NaN slopes for one time point)."""
+    if min_time_points is None:
+        min_time_points = 2 if "well" in by else 1
     rows = []
     for keys, part in growth.groupby([*by, "source"], sort=False):
         hours = part["elapsed_hours"].to_numpy(dtype=float)
+        if len(np.unique(hours)) < min_time_points:
+            continue
         row = dict(zip(by, keys[:-1]))
         if "cell_type" in row:
             row["cell_type"] = DISPLAY_NAMES.get(row["cell_type"], row["cell_type"])
@@ -151,7 +185,7 @@ def growth_summary(growth: pd.DataFrame, by: Sequence[str] = ("cell_type", "well
             slope = np.polyfit(hours, values, 1)[0] * 24 if len(np.unique(hours)) > 1 else np.nan
             row[f"{col} per 24 h"] = round(float(slope), 4 if col == "confluence" else 2)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*by, "source", "images", "count per 24 h", "confluence per 24 h"])
 
 
 def model_scores(evaluations: Mapping[str, object],
@@ -164,7 +198,8 @@ def model_scores(evaluations: Mapping[str, object],
         row = {"model": model}
         for m in metrics:
             value = float(ev.summary.get(m, np.nan))
-            row[f"{m} (%)" if m in PERCENT else m] = round(100 * value, 1) if m in PERCENT else round(value, 3)
+            percent = m in PERCENT_METRICS
+            row[f"{m} (%)" if percent else m] = round(100 * value, 1) if percent else round(value, 3)
         row.update({"images": int(ev.summary["n_images"]), "cells": int(ev.summary["n_cells"]),
                     "predictions": int(ev.summary["n_predictions"])})
         rows.append(row)
