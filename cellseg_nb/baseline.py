@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -159,26 +159,47 @@ def labels_to_results(image_id, labels: np.ndarray, scores: np.ndarray, *, chunk
     return results
 
 
+def classical_predictor(params: BaselineParams | None = None):
+    """A predictor for :func:`cellseg_nb.train.inference.predict_images`: the source's cell type (from
+    its file name) picks the expected diameter unless ``params`` sets one; masks at box resolution."""
+    from .models.instances import BoxMasks
+
+    def predict(image: np.ndarray, source) -> tuple[BoxMasks, np.ndarray]:
+        labels, scores = segment_classical(image, source.cell_type, params)
+        return label_box_masks(labels), scores
+
+    return predict
+
+
+def label_box_masks(labels: np.ndarray):
+    """Objects 1..N of a label image as :class:`~cellseg_nb.models.instances.BoxMasks` (no full-size masks)."""
+    import torch
+
+    from .models.instances import BoxMasks
+
+    crops, windows = [], []
+    for k, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            crops.append(torch.zeros((0, 0), dtype=torch.bool))
+            windows.append((0, 0, 0, 0))
+            continue
+        crops.append(torch.from_numpy(labels[sl] == k))
+        windows.append((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop))
+    return BoxMasks(crops, torch.tensor(windows, dtype=torch.int64).reshape(-1, 4), *labels.shape)
+
+
 def segment_dataset(dataset, image_root: str | Path, params: BaselineParams | None = None,
-                    image_ids: Iterable | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """COCO results for every image of a :class:`~cellseg_nb.data.coco.CocoDataset` (or ``image_ids``).
+                    image_ids: Iterable | None = None, progress: bool = False) -> list[dict]:
+    """COCO results for every image of a :class:`~cellseg_nb.data.coco.CocoDataset` (or ``image_ids``),
+    through the package's one prediction loop (:func:`cellseg_nb.train.inference.predict_images`).
 
-    Images are found under ``image_root`` with :class:`~cellseg_nb.data.layout.ImageLocator`; each
-    image's cell type (from its file name) picks the expected cell diameter unless ``params`` sets one.
+    Images are found under ``image_root`` (nested or flat layout); each image's cell type (from its
+    file name) picks the expected cell diameter unless ``params`` sets one.
     """
-    from .data.images import read_image
-    from .data.layout import ImageLocator
+    from .train.inference import predict_images, read_source
+    from .train.predict import coco_sources
 
-    locator = ImageLocator(image_root)
-    ids = list(dataset.image_ids if image_ids is None else image_ids)
-    results: list[dict] = []
-    for k, image_id in enumerate(ids):
-        rec = dataset.image(image_id)
-        path = locator.resolve(rec["file_name"], record=f"image id={image_id!r}", annotations=dataset.path)
-        image = read_image(path, expected_size=(int(rec["width"]), int(rec["height"])))
-        labels, scores = segment_classical(image, dataset.cell_type(image_id), params)
-        results.extend(labels_to_results(image_id, labels, scores))
-        if progress is not None:
-            progress(k + 1, len(ids))
-    return results
+    gt = dataset if image_ids is None else dataset.subset(list(image_ids))
+    return predict_images(coco_sources(gt, image_root), classical_predictor(params),
+                          read=lambda source: read_source(source, convert=False), progress=progress,
+                          desc="classical baseline").records

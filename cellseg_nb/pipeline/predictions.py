@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from ..data.splits import SplitData
 
 log = logging.getLogger(__name__)
 
-#: ``image -> (masks N x H x W bool, scores N)`` for one uint8 ``H x W`` image.
+#: ``image -> (masks N x H x W bool or BoxMasks, scores N)`` for one uint8 ``H x W`` image.
 PredictImage = Callable[[np.ndarray], tuple[Any, Any]]
 
 
@@ -32,25 +32,19 @@ def predictions_dir(run_dir: str | Path) -> Path:
 
 def predict_split(data: SplitData, predict_image: PredictImage, dest: str | Path, *,
                   progress: bool = True) -> Path:
-    """Run ``predict_image`` on every image of ``data`` and write one COCO results json to ``dest``
+    """Run ``predict_image`` on every image of ``data`` through the package's one prediction loop
+    (:func:`cellseg_nb.train.inference.predict_images`) and write one COCO results json to ``dest``
     atomically; logs images per second."""
-    from ..eval.predictions import masks_to_results, save_results
+    from ..eval.predictions import save_results
+    from ..train.inference import predict_images, read_source
+    from ..train.predict import coco_sources
 
-    records: list[dict] = []
-    start = time.perf_counter()
-    images = data.dataset.images
-    iterator: Iterable[dict] = images
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(images, desc=f"predicting {Path(dest).stem}", leave=False)
-    for record in iterator:
-        masks, scores = predict_image(data.load_image(record))
-        records.extend(masks_to_results(record["id"], masks, scores))
-    elapsed = time.perf_counter() - start
-    log.info("%s: %d images, %d instances, %.2f s/image", Path(dest).name, len(images), len(records),
-             elapsed / max(len(images), 1))
-    return save_results(dest, records)
+    run = predict_images(coco_sources(data.dataset, data.image_root), lambda image, _source: predict_image(image),
+                         read=lambda source: read_source(source, convert=False), progress=progress,
+                         desc=f"predicting {Path(dest).stem}")
+    log.info("%s: %d images, %d instances, %.2f s/image", Path(dest).name, len(data.dataset.images),
+             len(run.records), run.seconds / max(len(data.dataset.images), 1))
+    return save_results(dest, run.records)
 
 
 def load_run_predictions(run_dir: str | Path, gt: CocoDataset, models: Sequence[str] | None = None,

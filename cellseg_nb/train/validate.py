@@ -18,7 +18,8 @@ def model_accepts_cell_types(model: torch.nn.Module) -> bool:
 @torch.no_grad()
 def predict_image(model: torch.nn.Module, image: torch.Tensor, device: torch.device,
                   cell_type: str | None = None, channels_last: bool = False) -> dict:
-    """Eval-mode output dict for one 1 x H x W image (outputs moved to CPU)."""
+    """Eval-mode output dict for one 1 x H x W image (outputs moved to CPU; ``masks`` may be a dense tensor
+    or :class:`~cellseg_nb.models.instances.BoxMasks`)."""
     x = image[None].to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -26,7 +27,7 @@ def predict_image(model: torch.nn.Module, image: torch.Tensor, device: torch.dev
         out = model(x, cell_types=[cell_type])[0]
     else:
         out = model(x)[0]
-    return {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+    return {k: (v.cpu() if isinstance(v, torch.Tensor) or hasattr(v, "cpu") else v) for k, v in out.items()}
 
 
 def validate(model: torch.nn.Module, dataset, gt: CocoDataset, device: torch.device, *,
