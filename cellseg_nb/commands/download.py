@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arguments import non_negative_int, positive_float
+
 NAME = "download"
 HELP = "download LIVECell (images, annotations) into the official layout, resumable"
 DESCRIPTION = (
@@ -36,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated parts: {', '.join(PARTS)} or all (default: {','.join(DEFAULT_PARTS)})")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL,
                         help="URL of the LIVECell_dataset_2021/ folder (default: the official bucket)")
-    parser.add_argument("--retries", type=int, default=5,
+    parser.add_argument("--retries", type=non_negative_int, default=5,
                         help="failed attempts in a row without progress before a file is given up (default 5)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="socket time-out in seconds (default 60)")
+    parser.add_argument("--timeout", type=positive_float, default=60.0,
+                        help="socket time-out in seconds, > 0 (default 60)")
     parser.add_argument("--delete-archive", action="store_true", help="delete images.zip once it is unpacked")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -48,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.download import download_livecell
     from ..data.download_http import RetryPolicy
+    from ..outputs import check_output_dir
 
+    check_output_dir(args.dest, "--dest")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = download_livecell(args.dest, parts=args.parts, base_url=args.base_url, progress=not args.no_progress,
                                policy=RetryPolicy(retries=args.retries, timeout_s=args.timeout),

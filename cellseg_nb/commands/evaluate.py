@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from .arguments import existing_file, existing_path, probability
+
 NAME = "evaluate"
 HELP = "score predictions (COCO results json or a folder of label TIFFs) under LIVECell's protocol"
 DESCRIPTION = (
@@ -20,13 +22,13 @@ JSON_KEYS: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gt", required=True, type=Path, help="ground-truth COCO json (LIVECell format)")
-    parser.add_argument("--pred", required=True, type=Path,
+    parser.add_argument("--gt", required=True, type=existing_file, help="ground-truth COCO json (LIVECell format)")
+    parser.add_argument("--pred", required=True, type=existing_path,
                         help="COCO results json (RLE masks with scores), or a folder of uint16 label TIFFs "
                              "named like the images")
     parser.add_argument("--iou-type", choices=("segm", "bbox"), default="segm", help="mask (segm) or box AP")
-    parser.add_argument("--score-threshold", type=float, default=0.5,
-                        help="minimum score for precision/recall/F1 (default 0.5)")
+    parser.add_argument("--score-threshold", type=probability, default=0.5,
+                        help="minimum score for precision/recall/F1, in [0, 1] (default 0.5)")
     parser.add_argument("--backend", choices=("faster", "pycocotools"), default="faster",
                         help="COCO engine: faster-coco-eval (default) or the pycocotools reference")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -38,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from ..data.coco import load_coco
     from ..eval import evaluate_instances
     from ..eval.labels import read_label_tiffs
+    from ..outputs import check_output_file
 
+    if args.per_image is not None:  # before the evaluation, so its result is never lost to a bad path
+        check_output_file(args.per_image, "--per-image")
     gt = load_coco(args.gt)
     predictions = read_label_tiffs(args.pred, gt) if args.pred.is_dir() else args.pred
     ev = evaluate_instances(gt, predictions, iou_type=args.iou_type, score_threshold=args.score_threshold,

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .arguments import existing_file, seed
+
 NAME = "run"
 HELP = "execute the notebooks with papermill and build the HTML reports"
 DESCRIPTION = (
@@ -17,11 +19,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="run config YAML (e.g. configs/demo.yaml)")
+    parser.add_argument("--config", required=True, type=existing_file, help="run config YAML (e.g. configs/demo.yaml)")
     parser.add_argument("--only", default=None,
                         help="comma-separated notebook prefixes to re-run (e.g. 03,05); others' artifacts are reused")
-    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
-    parser.add_argument("--name", default=None, help="override the run name (runs/<name>, reports/<name>)")
+    parser.add_argument("--seed", type=seed, default=None, help="override the config's seed (0 <= seed < 2**32)")
+    parser.add_argument("--name", default=None,
+                        help="override the run name (runs/<name>, reports/<name>; must stay inside both)")
     parser.add_argument("--data-root", type=Path, default=None, help="override the config's data root")
     parser.add_argument("--device", default=None, help="override the config's device (cpu, cuda, cuda:1)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")

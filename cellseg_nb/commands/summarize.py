@@ -9,14 +9,15 @@ import math
 from ..data.coco import load_coco
 from ..data.layout import ImageLocator
 from ..data.table import summarize
+from .arguments import existing_dir, existing_file
 
 NAME = "summarize"
 HELP = "count images, cells, cell area and confluence per cell type of a COCO annotation file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotations", required=True, help="LIVECell COCO json file")
-    parser.add_argument("--images", required=True, help="image folder (nested or flat layout)")
+    parser.add_argument("--annotations", required=True, type=existing_file, help="LIVECell COCO json file")
+    parser.add_argument("--images", required=True, type=existing_dir, help="image folder (nested or flat layout)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="log and skip bad records / missing images instead of stopping")

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .arguments import existing_dir, existing_file, non_negative_int, number_pair, positive_int, probability, seed
+
 NAME = "synth"
 HELP = "extend a LIVECell-format dataset with cut-and-paste synthetic images (K per source image)"
 DESCRIPTION = (
@@ -14,40 +16,37 @@ DESCRIPTION = (
     "orientations and densities. Output under --dest in LIVECell's layout: the images (originals linked), "
     "annotations/LIVECell/<stem>_synthetic.json, <stem>_extended.json (originals + synthetic) and "
     "<stem>_synth_summary.json. Density: uniform (counts uniform over a range, the study's scheme), "
-    "matched (counts drawn from the real per-type distribution) or --confluence-range LO,HI."
+    "matched (counts drawn from the real per-type distribution) or --confluence-range LO,HI. "
+    "The set is written into a hidden folder beside --dest and swapped in at the end; --dest must be new, "
+    "empty or an earlier synthetic set (never the source) unless --overwrite is given. "
+    "--convert accepts RGB and 16-bit source images (see docs/reliability.md for the rule)."
 )
 
 
-def _pair(text: str, kind, name: str):
-    from ..errors import ConfigError
-
-    parts = text.split(",")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        return kind(parts[0]), kind(parts[1])
-    except ValueError:
-        raise ConfigError(f"{name} must be LO,HI (two numbers separated by a comma), got {text!r}") from None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotations", required=True, type=Path, help="source COCO json (LIVECell format)")
-    parser.add_argument("--images", required=True, type=Path, help="source image folder (nested or flat layout)")
+    parser.add_argument("--annotations", required=True, type=existing_file, help="source COCO json (LIVECell format)")
+    parser.add_argument("--images", required=True, type=existing_dir,
+                        help="source image folder (nested or flat layout)")
     parser.add_argument("--dest", required=True, type=Path, help="output folder")
-    parser.add_argument("--factor", type=int, default=5, metavar="K", help="synthetic images per source image (default 5)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --dest even when it holds other files (its whole content is removed)")
+    parser.add_argument("--factor", type=positive_int, default=5, metavar="K",
+                        help="synthetic images per source image (default 5)")
     parser.add_argument("--density", choices=("uniform", "matched"), default=None,
                         help="cell-count mode (default uniform; not with --confluence-range)")
-    parser.add_argument("--confluence-range", default=None, metavar="LO,HI",
+    parser.add_argument("--confluence-range", type=number_pair(probability), default=None, metavar="LO,HI",
                         help="covered fraction drawn uniformly from LO..HI, e.g. 0.2,0.5")
-    parser.add_argument("--count-range", default=None, metavar="LO,HI",
+    parser.add_argument("--count-range", type=number_pair(non_negative_int), default=None, metavar="LO,HI",
                         help="uniform mode: cell counts LO..HI instead of the 5-55%% coverage default")
     parser.add_argument("--rotation", choices=("arbitrary", "right_angles", "none"), default="arbitrary",
                         help="cell rotations (default arbitrary angles)")
-    parser.add_argument("--max-overlap", type=float, default=0.15,
-                        help="fraction of a cell that others may cover (default 0.15)")
+    parser.add_argument("--max-overlap", type=probability, default=0.15,
+                        help="fraction of a cell that others may cover, in [0, 1] (default 0.15)")
     parser.add_argument("--cell-types", nargs="+", default=None, metavar="TYPE",
                         help="only these lines (any spelling); default every line in the source")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed, 0 <= seed < 2**32 (default 0)")
+    parser.add_argument("--convert", action="store_true",
+                        help="convert RGB / 16-bit / float source images to 8-bit grayscale instead of refusing them")
     parser.add_argument("--no-link-originals", action="store_true",
                         help="do not link/copy the original images into --dest")
     parser.add_argument("--compare", action="store_true",
@@ -55,19 +54,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_replaceable
+    from ..data.images import image_conversion
     from ..errors import ConfigError
     from ..synth import (BankConfig, ComposeConfig, DensityConfig, SynthConfig, check_confluence_range,
                          compare_sets, generate_synthetic_dataset)
+    from ..synth.writer import check_sources_outside
 
     if args.confluence_range is not None and args.density is not None:
         raise ConfigError("--density and --confluence-range exclude each other: pick one density mode")
+    if args.count_range is not None and (args.confluence_range is not None or args.density == "matched"):
+        raise ConfigError("--count-range applies to the uniform density mode only")
+    check_replaceable(args.dest, "synth", overwrite=args.overwrite)
+    check_sources_outside(args.dest, [args.annotations, args.images])
     try:
         if args.confluence_range is not None:
             density = DensityConfig(mode="range", confluence_range=check_confluence_range(
-                _pair(args.confluence_range, float, "--confluence-range"), "--confluence-range"))
+                args.confluence_range, "--confluence-range"))
         else:
-            count_range = None if args.count_range is None else _pair(args.count_range, int, "--count-range")
-            density = DensityConfig(mode=args.density or "uniform", count_range=count_range)
+            density = DensityConfig(mode=args.density or "uniform", count_range=args.count_range)
         types = None
         if args.cell_types:
             from ..celltypes import canonical_cell_type
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise ConfigError(f"synth: {exc.args[0] if exc.args else exc}") from None
     start = time.perf_counter()
-    result = generate_synthetic_dataset(args.annotations, args.images, args.dest, config)
+    with image_conversion(args.convert):
+        result = generate_synthetic_dataset(args.annotations, args.images, args.dest, config,
+                                            overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
     print(f"wrote {result.images_written} synthetic images ({result.cells_written} cells) to {result.dest} "
           f"in {elapsed:.1f} s")
@@ -98,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"extended:       {result.extended_json}")
     if args.compare:
         report = args.dest / "report"
-        comparison = compare_sets(args.annotations, args.images, result.synthetic_json, args.dest / "images", report)
+        with image_conversion(args.convert):
+            comparison = compare_sets(args.annotations, args.images, result.synthetic_json, args.dest / "images",
+                                      report)
         print(comparison.distances.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"report: {report}")
     return 0

@@ -92,12 +92,37 @@ def ensure_data(config: RunConfig, say: Callable[[str], None]) -> None:
     generate_demo_dataset(config.data_root, **options)
 
 
+def check_run_outputs(config: RunConfig, steps: list[NotebookStep]) -> None:
+    """Before anything runs: the run name stays inside ``runs/`` and ``reports/``, each notebook key is a
+    plain file stem inside the run folder, and both folders can be written.
+
+    ``--name ../../elsewhere`` or a notebook key ``../x`` would otherwise write outside the run's folders.
+    """
+    from ..errors import OutputError
+    from ..outputs import check_output_dir, contained_child
+
+    where = config.source or config.name
+    for root, what in ((config.runs_dir, "runs folder"), (config.reports_dir, "reports folder")):
+        check_output_dir(root, what)
+        check_output_dir(contained_child(root, config.name, f"run name (in {where})"), "run folder")
+    for step in steps:
+        child = contained_child(config.run_dir, step.name, f"notebook key (in {where})")
+        if child.parent != config.run_dir:
+            raise OutputError("must be a notebook file stem such as 03_train_unet, not a path",
+                              path=step.name, what=f"notebook key (in {where})")
+        contained_child(config.notebooks_dir, f"{step.name}.ipynb", f"notebook key (in {where})")
+
+
 def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: bool = True,
                  say: Callable[[str], None] = print) -> list[StepResult]:
-    """Run the config's notebooks (or the ``only`` subset); returns one result per executed notebook."""
+    """Run the config's notebooks (or the ``only`` subset); returns one result per executed notebook.
+
+    Output folders, the run name and the notebook keys are checked first (:func:`check_run_outputs`).
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    check_run_outputs(config, list(config.notebooks))
     steps = config.select(only)
     sources = {}
     for step in steps:

@@ -150,7 +150,7 @@ def _selected_types(dataset: CocoDataset, config: SynthConfig) -> list[str]:
     return wanted
 
 
-def _check_sources_outside(dest: Path, sources: list[Path | None]) -> None:
+def check_sources_outside(dest: Path, sources: list[Path | None]) -> None:
     """``dest`` is replaced whole: it must not hold (or be) the source annotations or images."""
     from ..errors import OutputError
 
@@ -183,7 +183,7 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
     dest = Path(dest)
     check_replaceable(dest, "synth", overwrite=overwrite)
     source_file = annotations.path if isinstance(annotations, CocoDataset) else Path(annotations)
-    _check_sources_outside(dest, [source_file, Path(images)])
+    check_sources_outside(dest, [source_file, Path(images)])
     dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     with atomic_directory(dest, "synth", overwrite=overwrite) as stage:
         result = _generate(dataset, Path(images), dest, stage, config, on_image)

@@ -5,6 +5,10 @@ automatic device, AMP (bf16, or fp16 with a GradScaler) on CUDA and CPU, channel
 torch.compile, AdamW/SGD with warm-up + cosine/step schedule, gradient clipping, a guard that skips
 non-finite steps (and stops after ``max_nonfinite_steps``), atomic checkpoints every N steps with exact
 resume, validation + best checkpoint + early stopping, a JSONL metrics log and DDP under torchrun.
+
+Divergence is never reported as success: the weights are checked after every optimiser step, and a
+non-finite weight (an infinite learning rate, an exploding update) stops the run at once with
+:class:`~cellseg_nb.errors.TrainingDiverged`; no checkpoint is ever written from non-finite weights.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write_text
-from ..errors import CellsegError
+from ..errors import CellsegError, TrainingDiverged
 from .checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, lr_factor, make_scaler,
@@ -28,7 +32,7 @@ from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch
 from .validate import validate
 
 
-class NonFiniteLossError(CellsegError, RuntimeError):
+class NonFiniteLossError(TrainingDiverged):
     """More non-finite steps (NaN/inf loss or gradients) than ``max_nonfinite_steps``."""
 
 
@@ -112,8 +116,33 @@ class Trainer:
             "bad_validations": self.bad_validations, "config": self.cfg.to_dict(),
         }
 
+    def nonfinite_parameters(self) -> list[str]:
+        """Names of parameters holding NaN or infinite values (empty when all are finite).
+
+        One fused norm over all parameters per call: a NaN or infinite entry makes its tensor's norm
+        non-finite (a finite overflow of the norm itself is told apart by the exact check after it).
+        """
+        named = [(n, p) for n, p in self.model.named_parameters()]
+        if not named:
+            return []
+        with torch.no_grad():
+            norms = torch.stack(torch._foreach_norm([p.detach().float() for _, p in named]))
+            suspect = (~torch.isfinite(norms)).nonzero().flatten().tolist()
+        return [named[i][0] for i in suspect if not bool(torch.isfinite(named[i][1].detach()).all())]
+
+    def _check_weights(self, when: str) -> None:
+        bad = self.nonfinite_parameters()
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            last = latest_checkpoint(self.out / "checkpoints")
+            raise TrainingDiverged(
+                f"training diverged {when}: non-finite weights in {shown} (learning rate "
+                f"{self.cfg.optim.lr:g}); stopped without writing a checkpoint of this state"
+                + (f"; last good checkpoint: {last}" if last is not None else ""))
+
     def save(self, name: str | None = None) -> Path:
         path = self.out / "checkpoints" / (name or f"step_{self.step:08d}.pt")
+        self._check_weights(f"before saving {path.name} at step {self.step}")
         if self.dist.is_main:
             save_checkpoint(path, self._payload())
         return path
@@ -179,6 +208,7 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
+        self._check_weights(f"at step {self.step + 1}")
         record = {k: float(v.detach()) for k, v in losses.items()}
         record["loss"] = float(loss.detach())
         record["grad_norm"] = float(grad_norm)
