@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "synth",
     "train",
     "predict",
+    "weights",
     "run",
 )
 

@@ -1,7 +1,9 @@
 """U-Net decoder on a timm ``features_only`` encoder, with weights from a local file (no hub downloads).
 
 The encoder is built with ``pretrained=False`` and, when ``encoder_weights`` is given, loaded from that
-file (a state dict of the plain timm model, e.g. ``torch.save(timm.create_model(name).state_dict(), f)``).
+file (a state dict of the plain timm model, ``.pth`` or ``.safetensors``, e.g.
+``torch.save(timm.create_model(name).state_dict(), f)``), read strictly by :mod:`cellseg_nb.weights`;
+``encoder_weights`` may also be a model-zoo name.
 The grey input is repeated to the encoder's channels.
 """
 
@@ -13,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DataError
 from .unet import NUM_CLASSES, ConvBlock, SemanticSegmenter
 from .registry import keyword_names, register_family
 
@@ -42,22 +43,10 @@ class TimmUNet(SemanticSegmenter):
         self.head = nn.Conv2d(deep, NUM_CLASSES, 1)
 
     def _load_encoder(self, name: str, path: Path, in_chans: int) -> None:
-        import timm
+        """Strictly, through :mod:`cellseg_nb.weights` (the classifier of an ImageNet file is ignored)."""
+        from ..weights import init_weights
 
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as exc:
-            raise DataError(f"cannot read encoder weights: {exc}", file=path) from exc
-        full = timm.create_model(name, pretrained=False, in_chans=in_chans)
-        try:
-            full.load_state_dict(state)
-        except RuntimeError as exc:
-            raise DataError(f"weights do not fit timm model {name!r}: {exc}", file=path) from exc
-        own = self.encoder.state_dict()
-        missing = [k for k in own if k not in state]
-        if missing:
-            raise DataError(f"encoder keys missing from the file: {missing[:5]}", file=path)
-        self.encoder.load_state_dict({k: state[k] for k in own})
+        self.encoder_report = init_weights(self.encoder, path)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -85,6 +85,10 @@ def train(config: TrainConfig | dict | str | Path, *, overrides: list[str] | Non
         config = config_from_dict(apply_overrides(config.to_dict(), list(overrides)))
     if "model" not in datasets:
         datasets["model"], _ = build_training_model(config)
+    if not resumes(config):  # frozen BatchNorm over a random backbone is refused (cellseg_nb.weights.frozen)
+        from ..weights import check_frozen_bn
+
+        check_frozen_bn(datasets["model"])
     if "train_dataset" not in datasets:
         datasets = {**build_datasets(config), **datasets}
     return Trainer(config, **datasets).fit()

@@ -1,8 +1,9 @@
-"""Checkpoints that load with ``torch.load(weights_only=True)``: tensors and plain containers only.
+"""Training checkpoints: tensors and plain containers only, so they load with ``weights_only=True``.
 
 A checkpoint holds the model (name, kwargs, state dict), optimiser, schedule, AMP scaler, RNG states
 (python, numpy, torch, cuda), step, epoch and position in the epoch, and the config. RNG states are
-converted to tensors / ints so no pickled object (and so no code) is ever loaded.
+converted to tensors / ints so no pickled object (and so no code) is ever loaded. Writing lives here;
+reading goes through :mod:`cellseg_nb.weights`, the one reader of weights files.
 """
 
 from __future__ import annotations
@@ -53,17 +54,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint with ``weights_only=True`` (never executes code); DataError when unreadable."""
+    """Read a whole training checkpoint (model, optimiser, RNG, position) to resume from, through
+    :func:`cellseg_nb.weights.formats.load_payload` (``weights_only=True``, never executes code); DataError
+    (a WeightsError) when unreadable, not a cellseg-nb checkpoint, or holding non-finite weights."""
+    from ..weights.formats import check_finite, load_payload
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError("checkpoint not found", file=path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise DataError(f"cannot load checkpoint: {exc}", file=path) from exc
+    ckpt = load_payload(path, map_location)
     for key in ("model_name", "model_kwargs", "model"):
-        if key not in ckpt:
+        if not isinstance(ckpt, dict) or key not in ckpt:
             raise DataError(f"not a cellseg-nb checkpoint (no {key!r})", file=path)
+    check_finite(ckpt["model"], path)
     return ckpt
 
 
@@ -74,11 +75,12 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def build_model_from_checkpoint(ckpt: dict | str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the model a checkpoint names (registry name + kwargs) and load its weights."""
-    from ..models.registry import build_model
+    """Rebuild the model a checkpoint names (registry name + kwargs) and load its weights strictly
+    (:func:`cellseg_nb.weights.load_model` for a file); the model is in eval mode."""
+    from ..weights.load import model_from_checkpoint
 
     if not isinstance(ckpt, dict):
-        ckpt = load_checkpoint(ckpt, map_location)
-    model = build_model(ckpt["model_name"], **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["model"])
-    return model
+        from ..weights import load_model
+
+        return load_model(ckpt, device=map_location)[0]
+    return model_from_checkpoint(ckpt, device=map_location)[0]

@@ -3,7 +3,9 @@
 centermask2 builds an eSE module in every OSA block, timm only in the last block of each stage
 (spec §1.2/§1.3); `ese_every_block=True` adds the missing ones so V-39/57/99 match centermask2 (and its
 checkpoints) exactly. The added eSE starts as the identity (fc weight 0, bias 3: hardsigmoid(3) = 1) so
-timm ImageNet weights keep their function. BatchNorm can be frozen (centermask2 FrozenBN).
+timm ImageNet weights keep their function. BatchNorm can be frozen (centermask2 FrozenBN). A `checkpoint`
+(timm state dict, detectron2 ImageNet VoVNet or a centermask2 detector's trunk) is read by
+:mod:`cellseg_nb.weights`, strictly.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import timm
-import torch
 from timm.layers import freeze_batch_norm_2d
 from timm.models.vovnet import OsaBlock
 from torch import Tensor, nn
-
-from cellseg_nb.errors import DataError
 
 #: features_only indices of stage3/4/5 (feature_info: stem, stage2, stage3, stage4, stage5).
 C3_TO_C5 = (2, 3, 4)
@@ -54,31 +53,6 @@ def timm_key_to_features_key(key: str) -> str:
     return key
 
 
-def read_checkpoint_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from a .pth/.pt/.safetensors file; accepts {"state_dict"|"model": sd} wrappers."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("checkpoint file not found", file=path)
-    if path.stat().st_size == 0:
-        raise DataError("checkpoint file is empty", file=path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        obj = load_file(str(path))
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle errors, truncated zip files, non-tensor payloads
-            raise DataError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", file=path) from exc
-    if isinstance(obj, dict):
-        for wrapper in ("state_dict", "model"):
-            if wrapper in obj and isinstance(obj[wrapper], dict):
-                obj = obj[wrapper]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise DataError("checkpoint does not hold a state dict of tensors", file=path)
-    return {k.removeprefix("module."): v for k, v in obj.items()}
-
-
 class VoVNetBackbone(nn.Module):
     """timm VoVNetV2 trunk; `forward(x: Bx3xHxW) -> [C3, C4, C5]`; `out_channels` lists their widths."""
 
@@ -87,9 +61,14 @@ class VoVNetBackbone(nn.Module):
         super().__init__()
         body = timm.create_model(name, pretrained=False, features_only=True, out_indices=C3_TO_C5)
         self.num_added_ese = add_ese_to_every_block(body) if ese_every_block else 0
+        self.weights_report = None  # cellseg_nb.weights.LoadReport when `checkpoint` was loaded
         self.checkpoint_report: dict[str, list[str]] | None = None
         if checkpoint is not None:
-            self.checkpoint_report = load_timm_checkpoint(body, checkpoint)
+            from ...weights import init_weights  # the one weights reader (strict; timm, d2 or centermask2 file)
+
+            self.weights_report = init_weights(body, checkpoint)
+            self.checkpoint_report = {"missing": self.weights_report.missing,
+                                      "unexpected": self.weights_report.unexpected}
         if frozen_bn:
             body = freeze_batch_norm_2d(body)
         self.body = body
@@ -98,27 +77,3 @@ class VoVNetBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         return list(self.body(x))
-
-
-def load_timm_checkpoint(body: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Load a timm VoVNet checkpoint file (full-model or features_only keys) into `body`.
-
-    The classifier head is ignored. Shapes are checked (mismatch -> DataError naming the key); missing
-    keys (e.g. added eSE modules, `num_batches_tracked`) keep their initial values and are reported.
-    """
-    state = read_checkpoint_state_dict(path)
-    own = body.state_dict()
-    mapped: dict[str, Tensor] = {}
-    unexpected: list[str] = []
-    for key, value in state.items():
-        new_key = timm_key_to_features_key(key)
-        if new_key not in own:
-            unexpected.append(key)
-            continue
-        if tuple(own[new_key].shape) != tuple(value.shape):
-            raise DataError(f"shape {tuple(value.shape)} does not fit the model's {tuple(own[new_key].shape)}",
-                            file=path, record=key)
-        mapped[new_key] = value
-    missing = sorted(k for k in own if k not in mapped)
-    body.load_state_dict(mapped, strict=False)
-    return {"missing": missing, "unexpected": sorted(k for k in unexpected if not k.startswith("head."))}
