@@ -340,6 +340,20 @@ class PredictionBrowser:
         """The per-image numbers shown beside the picture (a subset of :attr:`metrics`)."""
         return {k: self.metrics[k] for k in METRIC_KEYS if k in self.metrics}
 
+    def metrics_table(self):
+        """The shown per-image numbers as a one-row table per panel model, percent metrics in percent
+        (for reports)."""
+        import pandas as pd
+
+        from ..eval.tables import PERCENT_METRICS, metric_label
+
+        rows = []
+        for model in self.panel_models():
+            row = self.cache.score(self.image.value, model, self.threshold.value).row
+            rows.append({"model": model, "image": row["file_name"], **{
+                metric_label(k): 100 * row[k] if k in PERCENT_METRICS else row[k] for k in METRIC_KEYS if k in row}})
+        return pd.DataFrame(rows)
+
     def snapshot(self):
         """The current pictures as a static figure (for reports, where widgets do not render)."""
         from .plots import _figure
