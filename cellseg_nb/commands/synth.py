@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--density and --confluence-range exclude each other: pick one density mode")
     if args.count_range is not None and (args.confluence_range is not None or args.density == "matched"):
         raise ConfigError("--count-range applies to the uniform density mode only")
-    check_replaceable(args.dest, "synth", overwrite=args.overwrite)
     check_sources_outside(args.dest, [args.annotations, args.images])
+    check_replaceable(args.dest, "synth", overwrite=args.overwrite)
     try:
         if args.confluence_range is not None:
             density = DensityConfig(mode="range", confluence_range=check_confluence_range(

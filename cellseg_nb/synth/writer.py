@@ -181,9 +181,9 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
     from ..atomic import atomic_directory, check_replaceable
 
     dest = Path(dest)
-    check_replaceable(dest, "synth", overwrite=overwrite)
     source_file = annotations.path if isinstance(annotations, CocoDataset) else Path(annotations)
     check_sources_outside(dest, [source_file, Path(images)])
+    check_replaceable(dest, "synth", overwrite=overwrite)
     dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     with atomic_directory(dest, "synth", overwrite=overwrite) as stage:
         result = _generate(dataset, Path(images), dest, stage, config, on_image)
