@@ -1,9 +1,16 @@
-"""Where an image file of a COCO record lives: the official nested layout or a flat folder.
+"""LIVECell's on-disk layout: where annotation files and images live under a data root.
 
-LIVECell's download nests images as ``images/livecell_{train_val,test}_images/<CellType>/<file>``; some
-redistributed copies put every file in one folder. A :class:`ImageLocator` accepts any of these roots:
-the ``images`` folder, one split folder, one cell-type folder or a flat folder, and finds the file without
-the caller saying which layout it is.
+The official layout (what ``cellseg-nb download`` and ``cellseg-nb demo-data`` write)::
+
+    images/livecell_train_val_images/<CellType>/<file>.tif      (train and val images)
+    images/livecell_test_images/<CellType>/<file>.tif           (test images)
+    annotations/LIVECell/livecell_coco_{train,val,test}.json    (all eight lines)
+    annotations/LIVECell_single_cells/<celltype>/{train,val,test}.json   (one line each, lower-case folder)
+    annotations/LIVECell_dataset_size_split/<name>.json         (training subsets)
+
+The path functions here are the one place that spells these names. Some redistributed copies put every
+image in one folder: an :class:`ImageLocator` accepts any root (the ``images`` folder, one split folder,
+one cell-type folder or a flat folder) and finds the file without the caller saying which layout it is.
 """
 
 from __future__ import annotations
@@ -13,9 +20,39 @@ from pathlib import Path
 from ..errors import DataError
 from .coco import file_name_problem
 
+#: The splits of LIVECell's annotation files.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Split folders of the official layout, in the order they are searched.
 SPLIT_DIRS: tuple[str, ...] = ("livecell_train_val_images", "livecell_test_images")
+#: The image folder of each split (train and val images share one).
+IMAGE_DIRS: dict[str, str] = {"train": SPLIT_DIRS[0], "val": SPLIT_DIRS[0], "test": SPLIT_DIRS[1]}
 IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return split
+
+
+def annotation_relpath(split: str) -> str:
+    """``annotations/LIVECell/livecell_coco_<split>.json``: the LIVECell-wide file of a split."""
+    return f"annotations/LIVECell/livecell_coco_{_check_split(split)}.json"
+
+
+def single_type_relpath(cell_type: str, split: str) -> str:
+    """``annotations/LIVECell_single_cells/<celltype>/<split>.json``: one line's file (folder lower-case)."""
+    return f"annotations/LIVECell_single_cells/{cell_type.lower()}/{_check_split(split)}.json"
+
+
+def size_split_relpath(name: str) -> str:
+    """``annotations/LIVECell_dataset_size_split/<name>.json``: a training subset."""
+    return f"annotations/LIVECell_dataset_size_split/{name}.json"
+
+
+def image_relpath(split: str, cell_type: str, file_name: str) -> str:
+    """Where an image of ``split`` goes in the nested layout, relative to the data root."""
+    return f"images/{IMAGE_DIRS[_check_split(split)]}/{cell_type}/{file_name}"
 
 
 class ImageLocator:

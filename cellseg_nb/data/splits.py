@@ -17,16 +17,29 @@ from ..celltypes import CELL_TYPES, canonical_cell_type
 from ..errors import DataError
 from .coco import CocoDataset, load_coco
 from .images import read_image
-from .layout import ImageLocator
-
-SPLITS = ("train", "val", "test")
+from .layout import ImageLocator, annotation_relpath, single_type_relpath
 
 
 def annotation_path(data_root: str | Path, split: str) -> Path:
     """``<data_root>/annotations/LIVECell/livecell_coco_<split>.json`` (LIVECell's own layout)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return Path(data_root) / "annotations" / "LIVECell" / f"livecell_coco_{split}.json"
+    return Path(data_root) / annotation_relpath(split)
+
+
+def single_type_annotation_path(data_root: str | Path, cell_type: str, split: str) -> Path:
+    """``<data_root>/annotations/LIVECell_single_cells/<celltype>/<split>.json`` (may not exist)."""
+    return Path(data_root) / single_type_relpath(canonical_cell_type(cell_type), split)
+
+
+def split_annotations(data_root: str | Path, split: str, cell_type: str | None = None) -> tuple[Path, list[str] | None]:
+    """The annotation file of a split and the cell-type filter to apply to it: for one ``cell_type``, its
+    single-cell-type file when the data root has one (no filter needed), else the LIVECell-wide file
+    filtered to that line."""
+    if cell_type is None:
+        return annotation_path(data_root, split), None
+    own = single_type_annotation_path(data_root, cell_type, split)
+    if own.is_file():
+        return own, None
+    return annotation_path(data_root, split), [canonical_cell_type(cell_type)]
 
 
 def pick_images(dataset: CocoDataset, max_images: int = 0, *, seed: int = 0,
@@ -76,7 +89,8 @@ class SplitData:
 def load_split(data_root: str | Path, split: str, *, max_images: int = 0, seed: int = 0,
                cell_types: Sequence[str] | str = "all") -> SplitData:
     """Annotations of ``split`` under ``data_root`` restricted by :func:`pick_images`; images under
-    ``data_root/images`` (nested or flat)."""
+    ``data_root/images`` (nested or flat). Cell types are picked from the LIVECell-wide file, so image ids
+    are those every model of a run predicted."""
     path = annotation_path(data_root, split)
     if not path.is_file():
         raise DataError(f"no {split} annotations; build the demo data (cellseg-nb demo-data) or download "

@@ -14,6 +14,7 @@ import numpy as np
 from ..celltypes import CELL_TYPES, parse_file_name
 from ..data.coco import CocoDataset, load_coco
 from ..data.images import read_image
+from ..data.layout import annotation_relpath
 from .generate import generate_image
 from .growth import Acquisition
 from .layout import annotation_record, image_record
@@ -53,7 +54,7 @@ def compare_with_sample(sample_root: str | Path, seed: int = 0, repeats: int = 1
             for poly in demo.polygons:
                 demo_anns.append(annotation_record(len(demo_anns) + 1, image_id, poly))
     demo_ds = CocoDataset(images=demo_images, annotations=demo_anns)
-    real_ds = load_coco(sample_root / "annotations" / "LIVECell" / "livecell_coco_val.json")
+    real_ds = load_coco(sample_root / annotation_relpath("val"))
     real = summarize_by_type(real_rows, cell_statistics(real_ds))
     demo = summarize_by_type(demo_rows, cell_statistics(demo_ds))
     order = [t for t in CELL_TYPES if t in real or t in demo]

@@ -14,18 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_json
+from ..data.layout import SPLITS, annotation_relpath, image_relpath, single_type_relpath
 from .scene import shoelace
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-IMAGE_DIRS: dict[str, str] = {"train": "livecell_train_val_images", "val": "livecell_train_val_images",
-                              "test": "livecell_test_images"}
 CATEGORIES = [{"supercategory": "cell", "id": 1, "name": "cell"}]
 WIDTH, HEIGHT = 704, 520
 
 
 def image_path(root: Path, split: str, cell_type: str, file_name: str) -> Path:
     """Where a split's image goes in the official nested layout."""
-    return Path(root) / "images" / IMAGE_DIRS[split] / cell_type / file_name
+    return Path(root) / image_relpath(split, cell_type, file_name)
 
 
 def image_record(image_id: int, file_name: str, cell_type: str) -> dict:
@@ -79,9 +77,9 @@ def write_annotations(root: Path, info: dict, records: dict[str, dict[str, tuple
         per_type = records.get(split, {})
         images = [img for imgs, _ in per_type.values() for img in imgs]
         anns = [ann for _, a in per_type.values() for ann in a]
-        path = root / "annotations" / "LIVECell" / f"livecell_coco_{split}.json"
+        path = root / annotation_relpath(split)
         written.append(atomic_write_json(path, coco_document(info, images, anns)))
         for cell_type, (imgs, a) in per_type.items():
-            path = root / "annotations" / "LIVECell_single_cells" / cell_type.lower() / f"{split}.json"
+            path = root / single_type_relpath(cell_type, split)
             written.append(atomic_write_json(path, coco_document(info, imgs, a, dict_form=True)))
     return written
