@@ -99,7 +99,8 @@ def _load_object(path: Path, map_location: str | torch.device = "cpu") -> Any:
         except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
             raise WeightsError(f"cannot read safetensors ({type(exc).__name__}: {exc})", file=path) from exc
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with path.open("rb") as handle:  # a handle, so no torch version picks a reader by the file name
+            return torch.load(handle, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zips, pickles with code and corrupt files raise many types
         raise WeightsError(f"cannot load checkpoint with torch.load(weights_only=True): {_reason(exc)}",
                            file=path) from exc

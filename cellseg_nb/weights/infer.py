@@ -60,23 +60,26 @@ def infer_centermask(state: dict[str, Tensor], file: str | Path | None = None) -
     fcos = "proposal_generator.fcos_head."
     mask = "roi_heads.mask_head."
     iou = "roi_heads.maskiou_head."
-    try:
-        fpn = int(state["backbone.fpn_output3.weight"].shape[0])
-        classes = int(state[fcos + "cls_logits.weight"].shape[0])
-        overrides: dict[str, Any] = dict(
-            backbone=backbone, fpn_channels=fpn, num_classes=classes,
-            fcos_num_convs=_count(state, re.escape(fcos) + r"cls_tower\.\d+\.weight"),
-            mask_num_convs=_count(state, re.escape(mask) + r"mask_fcn\d+\.weight"),
-            mask_conv_dim=int(state[mask + "mask_fcn1.weight"].shape[0]))
-    except KeyError as exc:
-        raise WeightsError(f"cannot infer the CenterMask architecture: no {exc.args[0]}", file=file) from None
-    if int(state[mask + "predictor.weight"].shape[0]) != classes:
+    overrides: dict[str, Any] = {"backbone": backbone}
+    # Each part is read only when its keys are there: a part missing or renamed keeps the preset's value, and
+    # strict loading then names its keys (a clearer error than a failed inference).
+    if "backbone.fpn_output3.weight" in state:
+        overrides["fpn_channels"] = int(state["backbone.fpn_output3.weight"].shape[0])
+    if fcos + "cls_logits.weight" in state:
+        overrides["num_classes"] = int(state[fcos + "cls_logits.weight"].shape[0])
+        overrides["fcos_num_convs"] = _count(state, re.escape(fcos) + r"cls_tower\.\d+\.weight")
+    if mask + "mask_fcn1.weight" in state:
+        overrides["mask_num_convs"] = _count(state, re.escape(mask) + r"mask_fcn\d+\.weight")
+        overrides["mask_conv_dim"] = int(state[mask + "mask_fcn1.weight"].shape[0])
+    if mask + "predictor.weight" in state and "num_classes" in overrides \
+            and int(state[mask + "predictor.weight"].shape[0]) != overrides["num_classes"]:
         raise WeightsError("mask predictor and FCOS class logits disagree on the number of classes", file=file)
     overrides["maskiou_on"] = any(k.startswith(iou) for k in state)
-    if overrides["maskiou_on"]:
+    if iou + "maskiou_fcn1.weight" in state:
         conv_dim = int(state[iou + "maskiou_fcn1.weight"].shape[0])
         overrides["maskiou_num_convs"] = _count(state, re.escape(iou) + r"maskiou_fcn\d+\.weight")
         overrides["maskiou_conv_dim"] = conv_dim
-        pooled = math.isqrt(int(state[iou + "maskiou_fc1.weight"].shape[1]) // conv_dim)
-        overrides["pooler_resolution"] = 2 * pooled
+        if iou + "maskiou_fc1.weight" in state:
+            pooled = math.isqrt(int(state[iou + "maskiou_fc1.weight"].shape[1]) // conv_dim)
+            overrides["pooler_resolution"] = 2 * pooled
     return preset, overrides
