@@ -65,11 +65,15 @@ def test_impossible_confluence_range(value, message) -> None:
 
 
 def test_cli_rejects_conflicting_and_impossible_density(tmp_path: Path, capsys) -> None:
-    args = ["synth", "--annotations", str(tmp_path / "a.json"), "--images", str(tmp_path), "--dest", str(tmp_path)]
+    (tmp_path / "a.json").write_text("{}")
+    args = ["synth", "--annotations", str(tmp_path / "a.json"), "--images", str(tmp_path),
+            "--dest", str(tmp_path / "out")]
     assert main(args + ["--density", "matched", "--confluence-range", "0.1,0.2"]) == 2
-    assert main(args + ["--confluence-range", "0.4,0.2"]) == 2
+    with pytest.raises(SystemExit) as info:      # refused while parsing, before anything is read
+        main(args + ["--confluence-range", "0.4,0.2"])
+    assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "exclude each other" in err and "(0.4, 0.2) is impossible" in err
+    assert "exclude each other" in err and "LO <= HI, got 0.4,0.2" in err
 
 
 def test_range_mode_reaches_its_confluence(sample_annotations: Path, sample_images: Path) -> None:
