@@ -155,3 +155,26 @@ def test_loss_decreases_on_a_fixed_batch() -> None:
     assert last["loss_fcos_cls"] < 0.5 * first["loss_fcos_cls"]
     assert last["loss_fcos_loc"] < first["loss_fcos_loc"]
     assert sum(last.values()) < 0.6 * sum(first.values())
+
+
+def test_no_shipped_config_evaluates_below_2000_detections() -> None:
+    """Every post-NMS top-k / detection cap set in configs/*.yaml keeps LIVECell's 2000 detections."""
+    from pathlib import Path
+
+    import yaml
+
+    def found(node, path=""):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("post_nms_topk_test", "detections_per_image"):
+                    yield f"{path}.{key}", value
+                yield from found(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                yield from found(value, f"{path}[{k}]")
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert configs
+    for config in configs:
+        for where, value in found(yaml.safe_load(config.read_text())):
+            assert int(value) >= MIN_EVAL_DETECTIONS, f"{config.name}{where} = {value}"

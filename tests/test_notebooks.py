@@ -31,8 +31,12 @@ TINY: dict[str, dict] = {
                                 "test_max_size": 176, "tile_large_images": False, "roi_batch_size_per_image": 32,
                                 "frozen_bn": False, "pre_nms_topk_test": 20, "post_nms_topk_test": 20,
                                 "detections_per_image": 20}}}},
+    "08_single_cell_type": {"cell_types": ["SHSY5Y", "SkBr3"], "models": ["unet"], "eval_split": "test",
+                            "max_eval_images": 8, "train": {"steps": 2, "batch_size": 2, "data": {"crop_size": 64},
+                                                            "model.kwargs": {"width_mult": 0.125}}},
     "05_error_analysis": {"eval_split": "test", "max_eval_images": 8, "worst_n": 2},
     "06_browse_predictions": {"eval_split": "test", "max_eval_images": 8},
+    "07_apply_to_your_images": {"max_images": 3, "score_threshold": 0.0},  # the first model trained in the run
 }
 #: Notebooks whose numbers depend on the seed (which images are sampled, how models initialise).
 SEED_SENSITIVE = ("01_explore_data", "02_synthetic_data", "03_train_unet", "04_train_centermask")

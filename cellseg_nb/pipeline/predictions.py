@@ -86,3 +86,37 @@ def ensure_classical_predictions(run_dir: str | Path, data: SplitData, *, overwr
     results = segment_dataset(data.dataset, data.image_root)
     log.info("classical baseline: %d images in %.1f s", len(data.dataset.images), time.perf_counter() - start)
     return save_results(dest, results)
+
+
+def run_model_weights(run_dir: str | Path, model: str = "") -> Path:
+    """The checkpoint of a model trained earlier in the run (``runs/<name>/models/<model>/checkpoints``):
+    ``best.pt`` when validation kept one, else the latest ``step_*.pt``. ``model`` "" takes the first
+    model (by name) that has a checkpoint. Missing ones raise naming the folder and what is there."""
+    from ..train.checkpoint import latest_checkpoint
+    from .artifacts import MODELS
+
+    root = Path(run_dir) / MODELS
+    labels = [model] if model else sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for label in labels:
+        folder = root / label / "checkpoints"
+        best = folder / "best.pt"
+        found = best if best.is_file() else latest_checkpoint(folder)
+        if found is not None:
+            return found
+    present = ", ".join(sorted(p.name for p in root.iterdir())) if root.is_dir() else "none"
+    raise DataError(f"no checkpoint of {model or 'any model'} in the run; train one first (notebook 03 or 04) "
+                    f"or pass weights (a zoo name or a file); models here: {present}", file=root / (model or ""))
+
+
+def choose_images(images: str | Path | Sequence[str | Path], max_images: int = 0, seed: int = 0) -> list:
+    """Image sources (:func:`cellseg_nb.train.predict.folder_sources`) of folders / files; ``max_images`` > 0
+    keeps that many drawn at random with ``seed`` (kept in file order)."""
+    import numpy as np
+
+    from ..train.predict import folder_sources
+
+    sources = folder_sources(images)
+    if 0 < max_images < len(sources):
+        keep = np.sort(np.random.default_rng(seed).choice(len(sources), size=max_images, replace=False))
+        sources = [sources[int(i)] for i in keep]
+    return sources
