@@ -38,6 +38,11 @@ def clip_polygon(polygon: np.ndarray, x0: float, y0: float, x1: float, y1: float
     """The part of ``polygon`` (flat x, y array) inside the rectangle ``[x0, x1] x [y0, y1]`` (flat;
     empty when fewer than 3 points remain)."""
     pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    if lo[0] >= x0 and lo[1] >= y0 and hi[0] <= x1 and hi[1] <= y1:  # inside: nothing to clip (most cells)
+        return pts.reshape(-1) if len(pts) >= 3 else np.zeros(0, np.float64)
+    if hi[0] <= x0 or hi[1] <= y0 or lo[0] >= x1 or lo[1] >= y1:  # outside
+        return np.zeros(0, np.float64)
     for axis, bound, below in ((0, x0, False), (0, x1, True), (1, y0, False), (1, y1, True)):
         pts = _clip_edge(pts, axis, bound, below)
     return pts.reshape(-1) if len(pts) >= 3 else np.zeros(0, np.float64)
