@@ -18,6 +18,8 @@ from cellseg_nb.models.registry import build_model
 from cellseg_nb.train.checkpoint import save_checkpoint
 from cellseg_nb.weights import LoadReport, WeightsError, init_weights, load_model, read_weights
 
+from test_centermask_convert import LITE_SHAPES
+
 LITE = "centermask_lite_v19_slim_dw"
 #: a small input and a threshold low enough that a random model makes detections to compare
 SMALL = dict(test_min_size=96, test_max_size=96, inference_threshold=0.0, pre_nms_topk_test=50,
@@ -63,7 +65,8 @@ def outputs_equal(a: torch.nn.Module, b: torch.nn.Module, size: int = 96) -> int
 def test_formats_are_recognised_from_content_not_names(tmp_path: Path) -> None:
     source = lite(0)
     d2 = to_centermask2_state_dict(source)
-    assert sum(1 for k in d2 if k.startswith(BB)) > 100 and "roi_heads.mask_head.spatialAtt.conv.weight" in d2
+    assert len(d2) == 194  # spec §6: Lite V-19-slim-DW has 194 tensors; documented names and shapes:
+    assert all(tuple(d2[key].shape) == shape for key, shape in LITE_SHAPES.items())
     trunk = timm.create_model("ese_vovnet19b_slim_dw", pretrained=False)
     files = {
         "centermask2": save_d2(tmp_path / "weights.safetensors", d2),  # a torch zip under a misleading name
@@ -200,6 +203,11 @@ def test_cellseg_checkpoint_loads_and_a_wrong_architecture_is_named(tmp_path: Pa
     x = torch.rand(1, 1, 32, 32) * 255
     with torch.no_grad():
         assert torch.equal(model(x)[0]["semantic_probs"], unet(x)[0]["semantic_probs"])
+    centermask = lite(15)
+    save_checkpoint(tmp_path / "cm.pt", {"model_name": LITE, "model": centermask.state_dict(),
+                                         "model_kwargs": {**SMALL, "backbone_checkpoint": str(tmp_path / "gone.pth")}})
+    restored, report = load_model(tmp_path / "cm.pt")  # the trunk file it was built from is not needed
+    assert report.model_kwargs["backbone_checkpoint"] is None and outputs_equal(centermask, restored) > 0
     wider = build_model("unet", width_mult=0.25)
     with pytest.raises(WeightsError, match=r"do not fit this model \(a checkpoint of 'unet' with "
                                            r"\{'width_mult': 0.125\}.*of another shape"):

@@ -119,6 +119,25 @@ def test_renamed_head_downloads_but_is_refused_naming_keys(zoo: Path) -> None:
         load_model("test-renamed")  # the class tower (4 x 2) and logits (2) renamed
 
 
+def test_concurrent_resolves_download_once(zoo: Path, bucket: FakeBucket) -> None:
+    """Two processes' worth of callers (torchrun ranks) at once: one transfer, both get the complete file."""
+    results: list = []
+
+    def fetch() -> None:
+        try:
+            results.append(resolve_weights("test-lite", progress=False))
+        except Exception as exc:  # reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == [zoo / "lite_model.pth"] * 2
+    assert [p for m, p, _ in bucket.log if m == "GET"] == [PREFIX + FILE]
+
+
 def test_not_cached_without_download_and_unknown_names(zoo: Path) -> None:
     with pytest.raises(WeightsError, match="cellseg-nb weights download test-lite"):
         resolve_weights("test-lite", download=False)
