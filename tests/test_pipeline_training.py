@@ -62,7 +62,7 @@ def test_a_named_base_config_is_the_same_schema_as_cellseg_nb_train(tmp_path):
     yaml_deep = load_config("configs/unet_deep.yaml")
     assert deep.config.batch_size == yaml_deep.batch_size == 8 and deep.config.steps == 50
     assert deep.config.schedule == yaml_deep.schedule and deep.config.model.kwargs == yaml_deep.model.kwargs
-    assert ens.config.model.kwargs["base"] == "unet" and ens.config.optim.lr == 5e-4
+    assert ens.config.model.kwargs["base"] == "unet_deep" and ens.config.optim.lr == 5e-4
     assert deep.config.device == "cpu" and deep.config.data.images == str(data_root(tmp_path) / "images")
 
 
@@ -157,3 +157,17 @@ def test_train_validate_predict_then_fine_tune(tmp_path, demo_root):
     assert row["initial weights"].startswith(first.result.last_checkpoint.name) and row["steps"] == 2 and row["final train loss"] > 0
     assert list(training.learning_table([tuned], "train")["step"]) == [1, 2]  # the first run's log is gone
     assert training.learning_table([tuned], "val").empty
+
+
+def test_a_single_line_trains_on_its_own_file_or_the_filtered_wide_one(tmp_path):
+    root = data_root(tmp_path)
+    wide, = plan(tmp_path, cell_type="SH-SY5Y", per_line={"SHSY5Y": {"steps": 77}, "A172": {"steps": 5}})
+    assert wide.label == "unet_SHSY5Y" and wide.cell_type == "SHSY5Y" and wide.config.steps == 77
+    assert wide.config.data.cell_types == ["SHSY5Y"]
+    assert wide.config.data.train_annotations.endswith("annotations/LIVECell/livecell_coco_train.json")
+    own = root / "annotations" / "LIVECell_single_cells" / "shsy5y" / "train.json"
+    own.parent.mkdir(parents=True)
+    own.write_text("{}")
+    single, = plan(tmp_path, cell_type="SHSY5Y")
+    assert single.config.data.train_annotations == str(own) and single.config.steps == 1000
+    assert single.predictions == tmp_path / "runs" / "r" / "predictions" / "single_type" / "unet_SHSY5Y.json"

@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from ..data.splits import SplitData, annotation_path
+from ..celltypes import canonical_cell_type
+from ..data.splits import SplitData, pick_images, split_annotations
 from ..errors import ConfigError
 from ..train.config import TrainConfig, compose_config
 from .artifacts import MODELS
@@ -38,64 +39,82 @@ def variant_label(model: str, train_data: str) -> str:
 
 @dataclass(frozen=True)
 class Variant:
-    """One model to train: its label in the run, architecture, training data, validated config and where
-    its predictions of the evaluation images go."""
+    """One model to train: its label in the run, architecture, training data, validated config, where
+    its predictions of the evaluation images go, and the one cell line it learns from (None: all)."""
 
     label: str
     model: str
     train_data: str
     config: TrainConfig
     predictions: Path
+    cell_type: str | None = None
 
 
 def _run_keys(model: str, train_data: str, label: str, data_root: Path, run_dir: Path, device: str,
-              seed: int, validate: bool, cell_types: Sequence[str] | None) -> dict[str, Any]:
-    """The keys the run owns: where the data and the outputs are, device and seed."""
+              seed: int, validate: bool, cell_type: str | None) -> dict[str, Any]:
+    """The keys the run owns: where the data and the outputs are, device and seed. One cell line trains
+    on its single-cell-type files when the data root has them, always filtered to that line (which also
+    keeps only its synthetic images)."""
     synthetic = None
     if train_data == "extended":
         synthetic = run_dir / "synthetic"
         if not synthetic.is_dir():
             raise ConfigError(f"train_data 'extended' needs the synthetic extension in {synthetic}; "
                               "run notebook 02 first (cellseg-nb run --only 02)")
-    val = annotation_path(data_root, "val")
-    data = {"train_annotations": str(annotation_path(data_root, "train")), "images": str(data_root / "images"),
+    train_file, _ = split_annotations(data_root, "train", cell_type)
+    val, _ = split_annotations(data_root, "val", cell_type)
+    data = {"train_annotations": str(train_file), "images": str(data_root / "images"),
             "val_annotations": str(val) if validate and val.is_file() else None,
             "synthetic": None if synthetic is None else str(synthetic)}
-    if cell_types is not None:
-        data["cell_types"] = list(cell_types)
+    if cell_type is not None:
+        data["cell_types"] = [canonical_cell_type(cell_type)]
     return {"model": {"name": model}, "data": data, "device": device, "seed": seed, "progress": False,
             "output_dir": str(run_dir / MODELS / label)}
+
+
+def single_type_predictions_dir(run_dir: str | Path) -> Path:
+    """``predictions/single_type/``: predictions of single-line models, apart from the run's models that
+    notebooks 05 and 06 compare on every line."""
+    return predictions_dir(run_dir) / "single_type"
 
 
 def plan_variants(models: Sequence[str], train_data: Sequence[str], *, data_root: str | Path,
                   run_dir: str | Path, base_config: str | None = None, train: Mapping[str, Any] | None = None,
                   per_model: Mapping[str, Mapping[str, Any]] | None = None, device: str = "auto",
-                  seed: int = 0, cell_types: Sequence[str] | None = None,
-                  label_suffix: str = "") -> list[Variant]:
+                  seed: int = 0, cell_type: str | None = None,
+                  per_line: Mapping[str, Mapping[str, Any]] | None = None) -> list[Variant]:
     """Every (training data, model) pair's validated config, in training order.
 
     Layers, later winning: the schema's defaults, ``base_config`` (``"{model}"`` is replaced by each
-    model's name), ``train``, ``per_model[model]``, then the run's own keys. A bad key or value raises
-    ConfigError naming the variant before any training starts.
+    model's name), ``train``, ``per_model[model]``, ``per_line[cell_type]``, then the run's own keys. With
+    ``cell_type`` every variant learns from that line only and its label ends in ``_<CellType>``. A bad
+    key or value raises ConfigError naming the variant before any training starts.
     """
     per_model = dict(per_model or {})
     unknown = sorted(set(per_model) - set(models))
     if unknown:
         raise ConfigError(f"per_model: {', '.join(unknown)} not among the models trained ({', '.join(models)})")
+    line = None if cell_type is None else canonical_cell_type(cell_type)
+    line_layer = None
+    if per_line:
+        lines = {canonical_cell_type(k): v for k, v in per_line.items()}
+        line_layer = lines.get(line) if line else None
     root, run = Path(data_root), Path(run_dir)
     plan = []
     for data_kind in train_data:
         for model in models:
-            label = variant_label(model, data_kind) + label_suffix
+            label = variant_label(model, data_kind) + ("" if line is None else f"_{line}")
             base = base_config.format(model=model) if base_config else None
+            layers = (train, per_model.get(model), line_layer)
             try:
-                draft = compose_config(base, train, per_model.get(model))
+                draft = compose_config(base, *layers)
                 run_keys = _run_keys(model, data_kind, label, root, run, device, seed,
-                                     validate=draft.val_every > 0, cell_types=cell_types)
-                config = compose_config(base, train, per_model.get(model), run_keys)
+                                     validate=draft.val_every > 0, cell_type=line)
+                config = compose_config(base, *layers, run_keys)
             except ConfigError as exc:
                 raise ConfigError(f"variant {label}: {exc}") from exc
-            plan.append(Variant(label, model, data_kind, config, predictions_dir(run) / f"{label}.json"))
+            folder = predictions_dir(run) if line is None else single_type_predictions_dir(run)
+            plan.append(Variant(label, model, data_kind, config, folder / f"{label}.json", line))
     return plan
 
 
@@ -146,9 +165,15 @@ class TrainedModel:
                 "train s": round(self.train_seconds, 1), "predict s/image": round(self.predict_seconds, 3)}
 
 
+def line_data(data: SplitData, cell_type: str) -> SplitData:
+    """The images of one cell line of ``data`` (same annotation file and image root)."""
+    return SplitData(pick_images(data.dataset, cell_types=[canonical_cell_type(cell_type)]), data.annotations,
+                     data.image_root)
+
+
 def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[TrainedModel]:
-    """Train every variant of ``plan`` (from :func:`plan_variants`), predict ``eval_data`` with each,
-    return them in order."""
+    """Train every variant of ``plan`` (from :func:`plan_variants`), predict ``eval_data`` with each
+    (a single-line variant: that line's images of it), return them in order."""
     from ..train import train
     from ..train.api import build_training_model
     from ..train.predict import predict_dataset
@@ -163,10 +188,10 @@ def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[Traine
         trained_s = time.perf_counter() - start
         checkpoint = result.best_checkpoint or result.last_checkpoint
         dest = variant.predictions
+        data = eval_data if variant.cell_type is None else line_data(eval_data, variant.cell_type)
         start = time.perf_counter()
-        predict_dataset(checkpoint, eval_data.dataset, eval_data.image_root, dest, device=cfg.device,
-                        progress=False)
-        per_image = (time.perf_counter() - start) / max(len(eval_data.dataset.images), 1)
+        predict_dataset(checkpoint, data.dataset, data.image_root, dest, device=cfg.device, progress=False)
+        per_image = (time.perf_counter() - start) / max(len(data.dataset.images), 1)
         trained.append(TrainedModel(variant.label, variant.model, variant.train_data, result, dest,
                                     read_history(result.metrics_log, variant.label), trained_s, per_image, init))
     return trained
