@@ -73,6 +73,8 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: FakeBucket, bas
                           licence="test"),
         "test-renamed": dict(model=LITE, config=SMALL, url=base_url + "models/renamed.pth",
                              file_name="renamed.pth", format="centermask2"),
+        "test-not-v99": dict(model="centermask_v99", url=base_url + FILE, file_name="not_v99.pth",
+                             format="centermask2"),
     }
     (tmp_path / "zoo.yaml").write_text(yaml.safe_dump(overrides))
     monkeypatch.setenv("CELLSEG_NB_HOME", str(tmp_path / "home"))
@@ -117,6 +119,9 @@ def test_renamed_head_downloads_but_is_refused_naming_keys(zoo: Path) -> None:
                                            r".0.bias, .*\) model key\(s\) missing from the file; 10 \(proposal_generator"
                                            r".fcos_head.class_tower.0.weight, .*\) file key\(s\) with no place"):
         load_model("test-renamed")  # the class tower (4 x 2) and logits (2) renamed
+    with pytest.raises(WeightsError, match="the zoo entry test-not-v99 is a centermask_v99, the file holds a "
+                                           "centermask_lite_v19_slim_dw"):
+        load_model("test-not-v99")
 
 
 def test_concurrent_resolves_download_once(zoo: Path, bucket: FakeBucket) -> None:

@@ -117,16 +117,21 @@ def init_weights(model: nn.Module, source: str | Path, *, allow_mismatch: Sequen
 
 
 def _architecture(weights: WeightsFile, source: str | Path) -> tuple[str, dict[str, Any]]:
+    """Registry name and kwargs of the model ``weights`` fit (a zoo entry's settings applied on top)."""
     if weights.format == "cellseg-nb":
-        return str(weights.model_name), dict(weights.model_kwargs)
-    if weights.format == "centermask2":
-        preset, overrides = infer_centermask(weights.state, weights.path)
-        entry = zoo_entry(str(source))
-        if entry is not None:
-            overrides.update(entry.config)
-        return preset, overrides
-    raise WeightsError(f"a {weights.format} file holds only a backbone (no FPN or heads) and makes no model to "
-                       "predict with; start training from it instead (model.init_weights)", file=weights.path)
+        name, kwargs = str(weights.model_name), dict(weights.model_kwargs)
+    elif weights.format == "centermask2":
+        name, kwargs = infer_centermask(weights.state, weights.path)
+    else:
+        raise WeightsError(f"a {weights.format} file holds only a backbone (no FPN or heads) and makes no model to "
+                           "predict with; start training from it instead (model.init_weights)", file=weights.path)
+    entry = zoo_entry(str(source))
+    if entry is not None:
+        if entry.model != name:
+            raise WeightsError(f"the zoo entry {entry.name} is a {entry.model}, the file holds a {name}; "
+                               "is it the right file?", file=weights.path)
+        kwargs.update(entry.config)
+    return name, kwargs
 
 
 def _build_and_load(weights: WeightsFile, source: str | Path, *, device: str | torch.device = "cpu",
