@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ...weights import LoadReport
 
 _PART_TO_TIMM = {"conv": "conv", "norm": "bn", "dw_conv3x3": "conv_dw", "pw_conv1x1": "conv_pw", "pw_norm": "bn"}
 _PART_FROM_TIMM_PLAIN = {"conv": "conv", "bn": "norm"}
@@ -115,7 +118,8 @@ def to_centermask2_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return out
 
 
-def load_centermask2_checkpoint(model: nn.Module, path: str | Path, *, allow_mismatch: Sequence[str] = ()):
+def load_centermask2_checkpoint(model: nn.Module, path: str | Path, *,
+                                allow_mismatch: Sequence[str] = ()) -> "LoadReport":
     """Load a centermask2 / LIVECell model-zoo .pth into `model` strictly and return the
     :class:`cellseg_nb.weights.LoadReport` (reading and strictness live in :mod:`cellseg_nb.weights`)."""
     from ...weights import init_weights
