@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,7 @@ def check_run_outputs(config: RunConfig, steps: list[NotebookStep]) -> None:
 def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: bool = True,
                  say: Callable[[str], None] = print) -> list[StepResult]:
     """Run the config's notebooks (or the ``only`` subset); returns one result per executed notebook.
+    With ``progress`` a bar per notebook and what its cells print (training status lines) reach stdout.
 
     Output folders, the run name and the notebook keys are checked first (:func:`check_run_outputs`).
     """
@@ -149,6 +151,8 @@ def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: 
             papermill.execute_notebook(
                 str(sources[step.name]), str(partial), parameters=params[step.name], kernel_name=kernel,
                 progress_bar=progress, cwd=os.getcwd(), execution_timeout=config.cell_timeout_s,
+                # what the notebook prints (training status lines among it) reaches the terminal as it runs
+                stdout_file=sys.stdout if progress else None,
             )
         except PapermillExecutionError as exc:
             failure = NotebookFailed(step.name, _describe_cell(exc), f"{exc.ename}: {exc.evalue}", executed)

@@ -51,8 +51,9 @@ class Variant:
 
 
 def _run_keys(model: str, train_data: str, label: str, data_root: Path, run_dir: Path, device: str,
-              seed: int, validate: bool, cell_type: str | None) -> dict[str, Any]:
-    """The keys the run owns: where the data and the outputs are, device and seed. One cell line trains
+              seed: int, validate: bool, cell_type: str | None, status_every_s: float) -> dict[str, Any]:
+    """The keys the run owns: where the data and the outputs are, device and seed, and a status line
+    instead of a progress bar (a notebook's bar never reaches the terminal of ``cellseg-nb run``). One cell line trains
     on its single-cell-type files when the data root has them, always filtered to that line (which also
     keeps only its synthetic images)."""
     synthetic = None
@@ -69,7 +70,7 @@ def _run_keys(model: str, train_data: str, label: str, data_root: Path, run_dir:
     if cell_type is not None:
         data["cell_types"] = [canonical_cell_type(cell_type)]
     return {"model": {"name": model}, "data": data, "device": device, "seed": seed, "progress": False,
-            "output_dir": str(run_dir / MODELS / label)}
+            "status_every_s": status_every_s or 30.0, "output_dir": str(run_dir / MODELS / label)}
 
 
 def single_type_predictions_dir(run_dir: str | Path) -> Path:
@@ -109,7 +110,8 @@ def plan_variants(models: Sequence[str], train_data: Sequence[str], *, data_root
             try:
                 draft = compose_config(base, *layers)
                 run_keys = _run_keys(model, data_kind, label, root, run, device, seed,
-                                     validate=draft.val_every > 0, cell_type=line)
+                                     validate=draft.val_every > 0, cell_type=line,
+                                     status_every_s=draft.status_every_s)
                 config = compose_config(base, *layers, run_keys)
             except ConfigError as exc:
                 raise ConfigError(f"variant {label}: {exc}") from exc

@@ -88,7 +88,8 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "runs/unet"
     resume: bool = False
-    progress: bool = True
+    progress: bool = True             # a tqdm bar (terminals, notebooks)
+    status_every_s: float = 0.0       # also a plain status line at most this often (logs, cellseg-nb run); 0 = off
 
     def to_dict(self) -> dict:
         """Plain nested dict (stored in checkpoints; loadable with ``torch.load(weights_only=True)``)."""
@@ -173,6 +174,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_nonfinite_steps": (lambda v: v >= 0, ">= 0"),
     "log_every": (lambda v: v >= 1, ">= 1"),
     "seed": (lambda v: v >= 0, ">= 0"),
+    "status_every_s": (lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0 = off)"),
 }
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 VAL_METRICS = ("AP", "AP50", "AP75", "F1", "pixel_F1")

@@ -29,6 +29,7 @@ from .checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, r
 from .config import TrainConfig
 from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, lr_factor, make_scaler,
                       resolve_amp, resolve_device, set_dataset_epoch, setup_distributed, to_device)
+from .status import StatusLine
 from .validate import validate
 
 
@@ -265,6 +266,8 @@ class Trainer:
 
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.is_main),
                    desc="train", dynamic_ncols=True)
+        status = StatusLine(Path(cfg.output_dir).name, cfg.steps, cfg.status_every_s if self.dist.is_main else 0,
+                            start_step=self.step)
         self.model.train()
         stopped, last = False, None
         tick, samples = time.perf_counter(), 0
@@ -284,6 +287,8 @@ class Trainer:
                     tick, samples = now, 0
                     self._log(rec)
                     bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                    status.loss = rec["loss"]
+                status.update(self.step, final=self.step >= cfg.steps)
                 if cfg.val_every and self.val_dataset is not None and self.step % cfg.val_every == 0:
                     stopped = self._validate()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stopped:
