@@ -46,3 +46,17 @@ def test_plan_needs_a_line_and_labels_each_variant(tmp_path):
     plan = plan_single_type(["SH-SY5Y", "SkBr3"], ["unet"], data_root=root, run_dir=tmp_path / "run")
     assert [v.label for v in plan] == ["unet_SHSY5Y", "unet_synth_SHSY5Y", "unet_SkBr3", "unet_synth_SkBr3"]
     assert [v.config.data.cell_types for v in plan] == [["SHSY5Y"]] * 2 + [["SkBr3"]] * 2
+
+
+def test_references_are_the_seed_for_wide_rows_and_livecell_for_single_type_rows():
+    from cellseg_nb.pipeline.single_type import with_references
+
+    table = pd.DataFrame({"cell line": ["SH-SY5Y", "SH-SY5Y", "SH-SY5Y"], "architecture": ["centermask_v99"] * 3,
+                          "training": [ROLES["original"], ROLES["extended"], ROLES["wide"]],
+                          "model": ["a", "b", "c"], "F1": [0.5, 0.6, 0.7], "AP (%)": [20.0, 25.0, 30.0],
+                          "AFNR (%)": [70.0, 65.0, 60.0]})
+    out = with_references(table)
+    assert out["AP (%) published"].tolist()[0] == 23.91 and np.isnan(out["AP (%) published"].iloc[1])
+    assert out["AP (%) published"].iloc[2] == 27.7 and out["AFNR (%) published"].iloc[2] == 63.2
+    assert out["F1 published"].iloc[2] == 0.84 and np.isnan(out["F1 published"].iloc[0])
+    assert out["AP (%) Δ"].iloc[2] == pytest.approx(2.3)

@@ -88,7 +88,7 @@ def compare_lines(plan: Sequence[Variant], eval_data: SplitData, run_dir: str | 
                        for v in plan if v.cell_type == line}
         predictions.update(wide_predictions(run_dir, data, wide_labels, device=device))
         evaluations[line] = evaluate_many(data.dataset, predictions, score_threshold=score_threshold)
-    return comparison_table(evaluations, roles, architectures)
+    return with_references(comparison_table(evaluations, roles, architectures))
 
 
 def comparison_table(evaluations: Mapping[str, Mapping[str, Any]], roles: Mapping[str, str],
@@ -106,6 +106,30 @@ def comparison_table(evaluations: Mapping[str, Mapping[str, Any]], roles: Mappin
                          "AFNR (%)": round(100 * float(s["AFNR"]), 1),
                          "images": int(s["n_images"]), "cells": int(s["n_cells"])})
     return pd.DataFrame(rows)
+
+
+def with_references(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison with the published numbers that correspond to its rows: for LIVECell-wide rows the
+    seed study's per-line F1 / AP / AFNR of that architecture (its models were trained LIVECell-wide),
+    for single-type rows on original data LIVECell's own single-type CenterMask V-99 AP; ``<metric>
+    published`` and ``<metric> Δ`` (this run minus it), blank where nobody published the number."""
+    from ..eval.published import published_value
+
+    out = table.copy()
+    sources = {ROLES["wide"]: "seed", ROLES["original"]: "livecell"}
+    for column, metric, percent in (("F1", "F1", None), ("AP (%)", "AP", True), ("AFNR (%)", "AFNR", True)):
+        values = []
+        for _, row in out.iterrows():
+            source = sources.get(row["training"])
+            value = None if source is None else published_value(row["architecture"], metric, row["cell line"],
+                                                                source=source, percent=percent)
+            values.append(np.nan if value is None else value)
+        values = pd.Series(values, index=out.index, dtype=float)
+        if values.notna().any():
+            at = out.columns.get_loc(column) + 1
+            out.insert(at, f"{column} published", values)
+            out.insert(at + 1, f"{column} Δ", (out[column] - values).round(3 if metric == "F1" else 1))
+    return out
 
 
 def extension_gain(table: pd.DataFrame, distances: pd.DataFrame | None, metric: str = "AP (%)") -> pd.DataFrame:
