@@ -140,3 +140,11 @@ def test_two_gloo_ranks_shard_and_merge(folder):
     assert sorted(p.name for p in labels.iterdir()) == sorted(p.name for p in single_labels.iterdir())
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(csv.DictReader(table.open())) == strip(csv.DictReader(single_table.open()))
+
+
+def test_no_convert_refuses_colour_and_16_bit_images_naming_the_file(folder, tmp_path, capsys):
+    root, ckpt, images, _ = folder
+    code = main(["predict", "--checkpoint", str(ckpt), "--images", str(images / "colour.png"), "--out",
+                 str(tmp_path / "p.json"), "--no-convert", "--no-progress", "--device", "cpu"])
+    assert code == 2 and "colour.png" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -14,7 +14,7 @@ DESCRIPTION = (
     "given directly) and keys the results by file name; with it, predicts that COCO json's images (ids from "
     "the json; score the output with `cellseg-nb evaluate`). Images are read as one grey channel: 8-bit "
     "grey as is; RGB/RGBA as luminance (L = 0.299 R + 0.587 G + 0.114 B); 16-bit and other integer images "
-    "scaled by their type's full range to 0..255 (a 12-bit image stored in 16 bits therefore looks dark: "
+    "scaled by their type's full range to 0..255 (16-bit: v / 257) (a 12-bit image stored in 16 bits therefore looks dark: "
     "rescale it first, or use --preprocess livecell, which recentres the median on 128); float images in "
     "[0, 1] or [0, 255] as such, others by their min..max. Label TIFFs are uint16, one per image, named "
     "<image stem>.tif (0 = background; labels by descending score; where instances overlap the higher "
@@ -42,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="livecell: LIVECell's normalisation for other microscopes (median to 128, "
                              "75 px median-filter background flattening, clip to 70..180); for images at "
                              "LIVECell's effective 10x magnification (default none)")
-    parser.add_argument("--convert", choices=("auto", "strict"), default="auto",
-                        help="auto: convert RGB / 16-bit / float images by the rule above (default); strict: "
-                             "refuse anything but 8-bit grey")
+    parser.add_argument("--convert", action=argparse.BooleanOptionalAction, default=True,
+                        help="convert RGB / 16-bit / float images to 8-bit grey by the rule above (on by default "
+                             "for predict, unlike train and synth); --no-convert refuses anything but 8-bit grey")
     parser.add_argument("--score-threshold", type=probability, default=0.0,
                         help="drop instances scoring below this value in [0, 1] (default 0: keep all)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         model, device = load_model(args.weights if args.weights is not None else args.checkpoint, args.device)
         run = run_prediction(model, device, sources, out=args.out, labels_dir=args.labels, table=args.table,
                              score_threshold=args.score_threshold, preprocess=args.preprocess,
-                             convert=args.convert == "auto", progress=not args.no_progress)
+                             convert=args.convert, progress=not args.no_progress)
         if rank_and_world()[0] == 0:
             extra = "".join(f", {what} -> {path}" for what, path in (("label TIFFs", args.labels),
                                                                      ("table", args.table)) if path)
