@@ -184,7 +184,8 @@ def test_normalisation_mismatch_is_refused_with_what_to_set(tmp_path: Path) -> N
     plain = save_d2(tmp_path / "plain.pth", to_centermask2_state_dict(source))
     (tmp_path / "Base.yaml").write_text("INPUT:\n  MIN_SIZE_TEST: 96\n  MAX_SIZE_TEST: 96\n")
     (tmp_path / "livecell.yaml").write_text('_BASE_: "Base.yaml"\nMODEL:\n  PIXEL_MEAN: [128, 128, 128]\n'
-                                            "  PIXEL_STD: [11.578, 11.578, 11.578]\n  FCOS:\n    POST_NMS_TOPK_TEST: 3000\n")
+                                            "  PIXEL_STD: [11.578, 11.578, 11.578]\n"
+                                            "  FCOS:\n    POST_NMS_TOPK_TEST: 3000\n")
     model, _ = load_model(plain, d2_config=tmp_path / "livecell.yaml")
     c = model.config
     assert (c.test_min_size, c.test_max_size, c.post_nms_topk_test, c.pre_nms_topk_test) == (96, 96, 3000, 1000)

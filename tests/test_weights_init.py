@@ -60,6 +60,16 @@ def test_same_number_of_classes_is_not_reinitialised_and_other_mismatches_still_
         init_weights(build_centermask(LITE, **SMALL), save_d2(tmp_path / "narrow.pth", to_centermask2_state_dict(coco)))
 
 
+def test_fine_tuning_reports_the_files_normalisation_and_checks_it_only_when_asked(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    coco = build_centermask(LITE, num_classes=80, **SMALL)
+    path = save_d2(tmp_path / "coco.pth", to_centermask2_state_dict(coco), mean=[103.53, 116.28, 123.675], std=1.0)
+    report = init_weights(build_centermask(LITE, **SMALL), path)  # LIVECell fine-tuned with its own 128 / 11.578
+    assert report.pixel_mean == pytest.approx([103.53, 116.28, 123.675]) and report.pixel_std == [1.0] * 3
+    with pytest.raises(WeightsError, match="pixel_mean=114.495 pixel_std=1.0"):
+        init_weights(build_centermask(LITE, **SMALL), path, check_normalisation=True)
+
+
 def test_frozen_bn_over_a_random_backbone_is_a_config_error(tmp_path: Path) -> None:
     model = build_centermask(LITE, **SMALL)
     assert model.config.frozen_bn

@@ -115,9 +115,10 @@ def test_wrong_sha256_or_size_leaves_no_file(zoo: Path, tmp_path: Path, bucket: 
 def test_renamed_head_downloads_but_is_refused_naming_keys(zoo: Path) -> None:
     path = resolve_weights("test-renamed", progress=False)
     assert path == zoo / "renamed.pth"
-    with pytest.raises(WeightsError, match=r"renamed.pth: .*: 10 \(fcos_head.cls_tower.0.weight, fcos_head.cls_tower"
-                                           r".0.bias, .*\) model key\(s\) missing from the file; 10 \(proposal_generator"
-                                           r".fcos_head.class_tower.0.weight, .*\) file key\(s\) with no place"):
+    with pytest.raises(WeightsError, match=r"renamed.pth: .*: 10 \(fcos_head.cls_tower.0.weight, "
+                                           r"fcos_head.cls_tower.0.bias, .*\) model key\(s\) missing from the file; "
+                                           r"10 \(proposal_generator.fcos_head.class_tower.0.weight, .*\) file key\(s\) "
+                                           r"with no place"):
         load_model("test-renamed")  # the class tower (4 x 2) and logits (2) renamed
     with pytest.raises(WeightsError, match="the zoo entry test-not-v99 is a centermask_v99, the file holds a "
                                            "centermask_lite_v19_slim_dw"):
@@ -183,7 +184,8 @@ def test_registry_holds_the_published_files() -> None:
     livecell = [e for e in ZOO if e.name.startswith("livecell-")]
     assert len(livecell) == 9 and all(e.licence == "CC BY-NC 4.0" and e.model == "centermask_v99" for e in livecell)
     assert names["livecell-centermask-v99"].url.endswith("/Anchor_free/ALL/LIVECell_anchor_free_model.pth")
-    assert names["livecell-centermask-v99-skov3"].url.endswith("/Anchor_free/SKOV3/LIVECell_anchor_free_skov3_model.pth")
+    skov3 = names["livecell-centermask-v99-skov3"]
+    assert skov3.url.endswith("/Anchor_free/SKOV3/LIVECell_anchor_free_skov3_model.pth")
     assert all(e.config["post_nms_topk_test"] == 3000 for e in livecell)
     assert names["coco-centermask-lite-v19-slim-dw"].config["num_classes"] == 80
     assert {e.file_name for e in ZOO if e.format == "d2-backbone"} == {"vovnet19_ese_slim_dw_detectron2.pth",

@@ -77,14 +77,14 @@ def reinit_class_specific(model: nn.Module) -> list[str]:
 
 
 def _record(model: nn.Module, report: LoadReport) -> None:
-    """Remember on the model what it was loaded from (read by :func:`cellseg_nb.weights.frozen_bn`)."""
+    """Remember on the model what it was loaded from (read by :func:`.frozen.backbone_has_weights`)."""
     reports = list(getattr(model, "weights_reports", []))
     reports.append(report)
     model.weights_reports = reports
 
 
 def init_weights(model: nn.Module, source: str | Path, *, allow_mismatch: Sequence[str] = (),
-                 normalisation: bool = False, cache_dir: str | Path | None = None,
+                 check_normalisation: bool = False, cache_dir: str | Path | None = None,
                  download: bool = True) -> LoadReport:
     """Load any supported weights (zoo name or file) into ``model`` in place, strictly, for training.
 
@@ -93,7 +93,7 @@ def init_weights(model: nn.Module, source: str | Path, *, allow_mismatch: Sequen
     (:data:`CLASS_SPECIFIC`) are re-initialised and everything else is loaded strictly. A backbone file
     (detectron2 ImageNet VoVNet, timm) loads the trunk strictly; the FPN and heads keep their initialisation.
     ``allow_mismatch`` names (``fnmatch`` patterns of model or file keys) what else may be missing, left out or
-    of another shape. The file's normalisation is checked only with ``normalisation=True`` (fine-tuning may
+    of another shape. The file's normalisation is checked only with ``check_normalisation=True`` (fine-tuning may
     change it on purpose, as LIVECell did from COCO); it is always in the report.
     """
     path = resolve_weights(source, cache_dir=cache_dir, download=download)
@@ -106,7 +106,7 @@ def init_weights(model: nn.Module, source: str | Path, *, allow_mismatch: Sequen
         if logits is not None and logits.shape[0] != model.config.num_classes:
             allow += [f"{name}.*" for name in CLASS_SPECIFIC]
             reinit = True
-    if normalisation:
+    if check_normalisation:
         verify_normalisation(model, weights.pixel_mean, weights.pixel_std, path)
     report = apply_mapped(model, weights, mapped, allow_mismatch=allow)
     if reinit:
