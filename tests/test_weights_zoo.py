@@ -41,12 +41,23 @@ def source() -> torch.nn.Module:
     return lite(21)
 
 
+@pytest.fixture(scope="module")
+def coco_source() -> torch.nn.Module:
+    """An 80-class CenterMask-Lite with the zoo's COCO settings, standing in for centermask2's COCO model."""
+    return lite(22, **{k: v for k, v in ZOO_COCO.items() if k not in SMALL})
+
+
+ZOO_COCO = next(e.config for e in ZOO if e.name == "coco-centermask-lite-v19-slim-dw")
+MIRRORED = "mirror/" + next(e.file_name for e in ZOO if e.name == "coco-centermask-lite-v19-slim-dw")
+
+
 @pytest.fixture()
-def bucket(source) -> FakeBucket:
+def bucket(source, coco_source) -> FakeBucket:
     state = to_centermask2_state_dict(source)
     renamed = {k.replace("proposal_generator.fcos_head.cls_", "proposal_generator.fcos_head.class_"): v
                for k, v in state.items()}
-    return FakeBucket(files={FILE: _d2_bytes(state), "models/renamed.pth": _d2_bytes(renamed)})
+    return FakeBucket(files={FILE: _d2_bytes(state), "models/renamed.pth": _d2_bytes(renamed),
+                             MIRRORED: _d2_bytes(to_centermask2_state_dict(coco_source))})
 
 
 @pytest.fixture()
@@ -142,6 +153,20 @@ def test_concurrent_resolves_download_once(zoo: Path, bucket: FakeBucket) -> Non
         thread.join(timeout=60)
     assert results == [zoo / "lite_model.pth"] * 2
     assert [p for m, p, _ in bucket.log if m == "GET"] == [PREFIX + FILE]
+
+
+def test_a_builtin_zoo_name_through_a_mirror_predicts_and_starts_fine_tuning(
+        zoo: Path, base_url: str, coco_source, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cellseg_nb.models.centermask import build_centermask
+    from cellseg_nb.weights import init_weights
+
+    monkeypatch.setenv("CELLSEG_NB_WEIGHTS_MIRROR", base_url + "mirror")
+    model, report = load_model("coco-centermask-lite-v19-slim-dw", **SMALL)
+    assert report.model_kwargs["num_classes"] == 80 and report.model_kwargs["pixel_mean"] == 114.495
+    assert outputs_equal(coco_source, model) > 0
+    one_class = build_centermask(LITE, **SMALL)
+    started = init_weights(one_class, "coco-centermask-lite-v19-slim-dw")  # cached now: no second request
+    assert started.reinitialised and len(started.loaded) == 194 - 6
 
 
 def test_not_cached_without_download_and_unknown_names(zoo: Path) -> None:
