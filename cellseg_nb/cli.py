@@ -105,6 +105,16 @@ def user_error_message(exc: BaseException) -> str | None:
     return None
 
 
+def _one_line_warnings(command: str) -> None:
+    """Library warnings (e.g. Pillow on a damaged file) as one ``cellseg-nb COMMAND: warning: ...`` line each."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"cellseg-nb {command}: warning: {one_line(str(message))}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -112,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not debug:
+        _one_line_warnings(args.command)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -40,6 +40,8 @@ def read_json(path: str | Path) -> Any:
         raise DataError("file not found", file=path) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    if not text.strip():
+        raise DataError("file is empty (expected a JSON document)", file=path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

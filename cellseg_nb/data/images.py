@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -76,6 +77,19 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
+def _decode(path: Path, convert: bool) -> np.ndarray:
+    """Pillow's decoding; colour modes become luminance only with ``convert`` (else a DataError)."""
+    with Image.open(path) as im:
+        im.load()
+        mode = im.mode
+        if mode in ("RGB", "RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
+            if not convert:
+                raise DataError(f"image has mode {mode} ({len(im.getbands())} channels); expected one channel "
+                                f"({_HOW_TO_CONVERT} to turn it into grayscale by luminance)", file=path)
+            return np.asarray(im.convert("L"))
+        return np.asarray(im)
+
+
 def read_image(path: str | Path, *, convert: bool | None = None,
                expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an image as a uint8 ``H x W`` array.
@@ -89,16 +103,10 @@ def read_image(path: str | Path, *, convert: bool | None = None,
     path = Path(path)
     convert = conversion_enabled() if convert is None else bool(convert)
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("RGB", "RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
-                if not convert:
-                    raise DataError(f"image has mode {mode} ({len(im.getbands())} channels); expected one channel "
-                                    f"({_HOW_TO_CONVERT} to turn it into grayscale by luminance)", file=path)
-                array = np.asarray(im.convert("L"))
-            else:
-                array = np.asarray(im)
+        with warnings.catch_warnings():
+            # Pillow warns about damaged metadata before failing or decoding anyway; the error says it all
+            warnings.simplefilter("ignore", UserWarning)
+            array = _decode(path, convert)
     except DataError:
         raise
     except FileNotFoundError:
