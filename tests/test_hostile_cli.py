@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,27 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(atomic, "atomic_write_bytes", full_disk)
     one_line_error(capsys, ["evaluate", "--gt", str(gt), "--pred", str(pred), "--per-image",
                             str(tmp_path / "x.csv")], "x.csv", "No space left")
+
+
+# -- --convert: the stated rule, hand-computed --------------------------------------------------------
+
+def test_convert_rule_hand_values(tmp_path):
+    from PIL import Image
+
+    from cellseg_nb.data.images import CONVERT_ENV, image_conversion, read_image
+    from cellseg_nb.errors import DataError
+
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    Image.fromarray(rgb).save(tmp_path / "rgb.tif")
+    Image.fromarray(np.full((4, 5), 40000, np.uint16)).save(tmp_path / "u16.tif")
+    for name in ("rgb.tif", "u16.tif"):
+        with pytest.raises(DataError, match="--convert"):
+            read_image(tmp_path / name)
+    # luminance 0.299 R + 0.587 G + 0.114 B = 124.2 -> 124; 16-bit by the type's range: 40000 / 257 = 155.6 -> 156
+    assert np.all(read_image(tmp_path / "rgb.tif", convert=True) == 124)
+    assert np.all(read_image(tmp_path / "u16.tif", convert=True) == 156)
+    before = os.environ.get(CONVERT_ENV)
+    with image_conversion(True):
+        assert np.all(read_image(tmp_path / "u16.tif") == 156)     # what --convert switches on for a command
+    assert os.environ.get(CONVERT_ENV) == before
