@@ -19,7 +19,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -98,18 +98,21 @@ def _owner_of(folder: Path) -> str | None:
         return None
 
 
-def check_replaceable(dest: str | Path, generator: str, *, overwrite: bool = False, what: str = "--dest") -> Path:
+def check_replaceable(dest: str | Path, generator: str, *, overwrite: bool = False, what: str = "--dest",
+                      earlier_output: Callable[[Path], bool] | None = None) -> Path:
     """Refuse, before any work, a destination folder a generator must not replace.
 
     Allowed: a missing or empty folder, a folder an earlier run of the same ``generator`` wrote (it holds
-    :data:`OUTPUT_MARKER`), or anything with ``overwrite=True``. A file, or a non-empty folder of other
-    content, is an :class:`~cellseg_nb.errors.OutputError` (the CLI offers ``--overwrite``).
+    :data:`OUTPUT_MARKER`, or ``earlier_output(folder)`` recognises an output written before markers
+    existed), or anything with ``overwrite=True``. A file, or a non-empty folder of other content, is an
+    :class:`~cellseg_nb.errors.OutputError` (the CLI offers ``--overwrite``).
     """
     from .errors import OutputError
     from .outputs import check_output_dir
 
     dest = check_output_dir(dest, what)
-    if dest.is_dir() and not overwrite and any(dest.iterdir()) and _owner_of(dest) != generator:
+    ours = lambda: _owner_of(dest) == generator or (earlier_output is not None and earlier_output(dest))  # noqa: E731
+    if dest.is_dir() and not overwrite and any(dest.iterdir()) and not ours():
         raise OutputError(f"folder is not empty and was not written by `cellseg-nb {generator}`; choose an empty "
                           "or new folder, or pass --overwrite (overwrite=True) to replace its whole content",
                           path=dest, what=what)
@@ -117,8 +120,8 @@ def check_replaceable(dest: str | Path, generator: str, *, overwrite: bool = Fal
 
 
 @contextlib.contextmanager
-def atomic_directory(dest: str | Path, generator: str, *, overwrite: bool = False,
-                     what: str = "--dest") -> Iterator[Path]:
+def atomic_directory(dest: str | Path, generator: str, *, overwrite: bool = False, what: str = "--dest",
+                     earlier_output: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield a fresh staging folder beside ``dest``; on success it replaces ``dest``, on error it is removed.
 
     :func:`check_replaceable` runs first. The swap is two renames (old out, new in) and the old content is
@@ -126,7 +129,8 @@ def atomic_directory(dest: str | Path, generator: str, *, overwrite: bool = Fals
     complete new content (plus, at worst, a hidden ``.<name>.old-*`` or ``.<name>.new-*`` folder beside it).
     The staging folder gets ``0o777`` less the umask, as ``mkdir`` would.
     """
-    dest = Path(os.path.realpath(check_replaceable(dest, generator, overwrite=overwrite, what=what)))
+    dest = Path(os.path.realpath(check_replaceable(dest, generator, overwrite=overwrite, what=what,
+                                                   earlier_output=earlier_output)))
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
     old: Path | None = None

@@ -85,6 +85,8 @@ def test_bad_prediction_files(tmp_path, payload, problem):
 
 @pytest.mark.parametrize("change, problem", [
     ({"image_id": 999}, "image_id 999 is not an image"),
+    ({"image_id": True}, "'image_id' is True"),           # would otherwise find image 1 (True == 1)
+    ({"image_id": 7.0}, "'image_id' is 7.0"),
     ({"score": float("nan")}, "finite"),
     ({"score": 1.5}, "outside"),
     ({"score": -0.1}, "outside"),

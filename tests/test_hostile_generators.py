@@ -120,3 +120,17 @@ def test_synth_refuses_foreign_dest_and_replaces_its_own(tmp_path, demo_root):
     assert first.synthetic_json == again.synthetic_json and again.synthetic_json.is_file()
     with pytest.raises(OutputError, match="holds the source"):
         generate_synthetic_dataset(ann, demo_root / "images", demo_root, config, overwrite=True)
+
+
+def test_outputs_from_before_the_marker_are_recognised(tmp_path):
+    """A demo dataset written before output markers existed may be replaced (make demo re-runs) without --overwrite."""
+    from cellseg_nb.demo import generate_demo_dataset
+
+    dest = generate_demo_dataset(tmp_path / "demo", images_per_type=1, seed=1, cell_types=["A172"])
+    (dest / OUTPUT_MARKER).unlink()
+    generate_demo_dataset(dest, images_per_type=1, seed=2, cell_types=["A172"])
+    assert (dest / OUTPUT_MARKER).is_file()
+    (dest / OUTPUT_MARKER).unlink()
+    (dest / "annotations" / "LIVECell" / "livecell_coco_train.json").write_text('{"info": {"contributor": "me"}}')
+    with pytest.raises(OutputError, match="not empty"):
+        generate_demo_dataset(dest, images_per_type=1, seed=2, cell_types=["A172"])

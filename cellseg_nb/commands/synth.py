@@ -59,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..synth import (BankConfig, ComposeConfig, DensityConfig, SynthConfig, check_confluence_range,
                          compare_sets, generate_synthetic_dataset)
-    from ..synth.writer import check_sources_outside
+    from ..synth.writer import check_sources_outside, earlier_synth_output
 
     if args.confluence_range is not None and args.density is not None:
         raise ConfigError("--density and --confluence-range exclude each other: pick one density mode")
     if args.count_range is not None and (args.confluence_range is not None or args.density == "matched"):
         raise ConfigError("--count-range applies to the uniform density mode only")
     check_sources_outside(args.dest, [args.annotations, args.images])
-    check_replaceable(args.dest, "synth", overwrite=args.overwrite)
+    check_replaceable(args.dest, "synth", overwrite=args.overwrite, earlier_output=earlier_synth_output)
     try:
         if args.confluence_range is not None:
             density = DensityConfig(mode="range", confluence_range=check_confluence_range(

@@ -83,7 +83,7 @@ def generate_demo_dataset(dest: str | Path, images_per_type: int = 8, seed: int 
     """
     from ..atomic import atomic_directory, check_replaceable
 
-    check_replaceable(dest, "demo-data", overwrite=overwrite)
+    check_replaceable(dest, "demo-data", overwrite=overwrite, earlier_output=_earlier_demo)
     try:
         types = list(CELL_TYPES) if cell_types is None else [canonical_cell_type(c) for c in cell_types]
     except KeyError as exc:
@@ -91,9 +91,19 @@ def generate_demo_dataset(dest: str | Path, images_per_type: int = 8, seed: int 
     if not types:
         raise ConfigError("cell_types is empty: give at least one cell line")
     sizes = split_sizes(images_per_type)
-    with atomic_directory(dest, "demo-data", overwrite=overwrite) as stage:
+    with atomic_directory(dest, "demo-data", overwrite=overwrite, earlier_output=_earlier_demo) as stage:
         _write_dataset(stage, types, sizes, images_per_type, seed)
     return Path(dest)
+
+
+def _earlier_demo(folder: Path) -> bool:
+    """A demo dataset written before output markers existed (its train json names our generator)."""
+    train = folder / "annotations" / "LIVECell" / "livecell_coco_train.json"
+    try:
+        with open(train, encoding="utf-8") as fh:
+            return "cellseg-nb demo generator" in fh.read(4096)
+    except OSError:
+        return False
 
 
 def _write_dataset(root: Path, types: list[str], sizes: dict[str, int], images_per_type: int, seed: int) -> None:

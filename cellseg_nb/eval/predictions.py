@@ -17,7 +17,7 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..data.coco import CocoDataset, load_coco, read_json
-from ..data.records import bbox_problem, is_real, is_whole, polygons_problem, rle_problem
+from ..data.records import bbox_problem, id_problem, is_real, is_whole, polygons_problem, rle_problem
 from ..errors import DataError
 
 
@@ -152,6 +152,9 @@ def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, di
     for key in ("image_id", "segmentation", "score"):
         if key not in rec:
             return f"missing key {key!r}", {}
+    problem = id_problem(rec["image_id"], "image_id")   # True would find image 1, 1.0 too: refused
+    if problem:
+        return problem, {}
     try:
         img = gt.image(rec["image_id"])
     except (KeyError, TypeError):

@@ -150,6 +150,11 @@ def _selected_types(dataset: CocoDataset, config: SynthConfig) -> list[str]:
     return wanted
 
 
+def earlier_synth_output(folder: Path) -> bool:
+    """A synthetic set written before output markers existed (it holds a ``*_synth_summary.json``)."""
+    return any((folder / "annotations" / "LIVECell").glob("*_synth_summary.json"))
+
+
 def check_sources_outside(dest: Path, sources: list[Path | None]) -> None:
     """``dest`` is replaced whole: it must not hold (or be) the source annotations or images."""
     from ..errors import OutputError
@@ -183,9 +188,9 @@ def generate_synthetic_dataset(annotations: str | Path | CocoDataset, images: st
     dest = Path(dest)
     source_file = annotations.path if isinstance(annotations, CocoDataset) else Path(annotations)
     check_sources_outside(dest, [source_file, Path(images)])
-    check_replaceable(dest, "synth", overwrite=overwrite)
+    check_replaceable(dest, "synth", overwrite=overwrite, earlier_output=earlier_synth_output)
     dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
-    with atomic_directory(dest, "synth", overwrite=overwrite) as stage:
+    with atomic_directory(dest, "synth", overwrite=overwrite, earlier_output=earlier_synth_output) as stage:
         result = _generate(dataset, Path(images), dest, stage, config, on_image)
     return result
 
