@@ -59,5 +59,5 @@ def test_predict_refuses_the_renamed_head_naming_keys(zoo, tmp_path, capsys):
     code = main(["predict", "--weights", "test-renamed", "--images", str(tmp_path / "images"), "--out",
                  str(tmp_path / "cells.json"), "--no-progress", "--device", "cpu"])
     err = capsys.readouterr().err
-    assert code == 2 and "fcos_head" in err and "cls_" in err
+    assert code == 2 and "fcos_head" in err and "cls_" in err, err
     assert not (tmp_path / "cells.json").exists()
