@@ -178,6 +178,7 @@ def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[Traine
     (a single-line variant: that line's images of it), return them in order."""
     from ..train import train
     from ..train.api import build_training_model
+    from ..train.calibrate import calibrate_checkpoint
     from ..train.predict import predict_dataset
 
     trained = []
@@ -189,6 +190,8 @@ def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[Traine
         result = train(cfg, model=net)
         trained_s = time.perf_counter() - start
         checkpoint = result.best_checkpoint or result.last_checkpoint
+        val_file, _ = split_annotations(Path(cfg.data.images).parent, "val", variant.cell_type)
+        calibrate_checkpoint(checkpoint, val_file, cfg.data.images, device=cfg.device, seed=cfg.seed)  # U-Net scores
         dest = variant.predictions
         data = eval_data if variant.cell_type is None else line_data(eval_data, variant.cell_type)
         start = time.perf_counter()

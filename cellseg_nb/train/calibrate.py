@@ -1,0 +1,132 @@
+"""Score calibration of semantic (U-Net) models: fit on the validation split, save with the model, apply.
+
+A U-Net's instances carry features (:data:`cellseg_nb.models.postprocess.INSTANCE_FEATURES`); whether
+each instance matches an annotated cell at IoU >= 0.5 is the label. A logistic regression (scikit-learn,
+L2, ``C=1``) from features to match gives the calibrated score, an estimate of the instance's match
+rate, so a score threshold trades precision against recall the way it does for CenterMask.
+
+* :func:`calibration_samples` — features and match labels of a model's instances on annotated images;
+* :func:`fit_calibration` — the coefficients (intercept first) from samples;
+* :func:`calibrate_checkpoint` — the whole step after training: predict the validation images, fit, and
+  write the coefficients into the checkpoint's ``model_kwargs.postprocess.calibration`` (so every later
+  prediction with that checkpoint, from the CLI or a notebook, is calibrated) and ``calibration.json``
+  beside it (coefficients, sample counts, match rate) for the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..atomic import atomic_write_json
+from ..data.coco import CocoDataset, load_coco
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float = 0.5) -> np.ndarray:
+    """Bool per prediction: its best IoU with any annotated cell is at least ``iou``."""
+    from pycocotools import mask as mask_utils
+
+    if not len(pred_rles):
+        return np.zeros(0, dtype=bool)
+    if not len(gt_rles):
+        return np.zeros(len(pred_rles), dtype=bool)
+    overlaps = np.asarray(mask_utils.iou(list(pred_rles), list(gt_rles), [0] * len(gt_rles)), dtype=np.float64)
+    return overlaps.reshape(len(pred_rles), len(gt_rles)).max(axis=1) >= iou
+
+
+def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, device: str = "auto",
+                        max_images: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features (``N x 3``) and match labels (``N`` bool) of ``model``'s instances on up to ``max_images``
+    annotated images of ``dataset`` (chosen with ``seed``, balanced over cell types)."""
+    import torch
+
+    from ..data.images import read_image
+    from ..data.layout import ImageLocator
+    from ..data.splits import pick_images
+    from ..eval.per_image import gt_rles_for_image
+    from ..eval.predictions import masks_to_results
+    from .runtime import resolve_device
+    from .validate import predict_image
+
+    chosen = pick_images(dataset, max_images, seed=seed) if len(dataset.images) > max_images else dataset
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    locator = ImageLocator(image_root)
+    features, labels = [], []
+    with torch.no_grad():
+        for record in chosen.images:
+            path = locator.resolve(record["file_name"], annotations=dataset.path)
+            pixels = read_image(path, convert=True, expected_size=(int(record["width"]), int(record["height"])))
+            out = predict_image(model, torch.from_numpy(pixels.astype(np.float32))[None], dev,
+                                dataset.cell_type(record["id"]))
+            if "features" not in out:
+                raise ValueError(f"{type(model).__name__} gives no instance features; only semantic models "
+                                 "(U-Nets) are calibrated")
+            results = masks_to_results(record["id"], out["masks"], out["scores"])
+            gt = gt_rles_for_image(list(dataset.annotations_for(record["id"])), int(record["height"]),
+                                   int(record["width"]))
+            rles = [{"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].encode("ascii")}
+                    for r in results]
+            features.append(np.asarray(out["features"], dtype=np.float64).reshape(-1, 3))
+            labels.append(match_labels(rles, gt))
+    return (np.concatenate(features) if features else np.zeros((0, 3)),
+            np.concatenate(labels) if labels else np.zeros(0, dtype=bool))
+
+
+def fit_calibration(features: np.ndarray, matched: np.ndarray) -> tuple[float, ...] | None:
+    """Logistic-regression coefficients ``(intercept, w1, w2, w3)`` from instance features to match; None
+    when the samples hold only one class (every instance matched, or none): nothing to separate."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = np.asarray(features, dtype=np.float64)
+    matched = np.asarray(matched, dtype=bool)
+    if len(np.unique(matched)) < 2:
+        return None
+    fit = LogisticRegression(C=1.0, max_iter=1000).fit(features, matched)
+    return (float(fit.intercept_[0]), *(float(w) for w in fit.coef_[0]))
+
+
+def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoDataset, image_root: str | Path,
+                         *, device: str = "auto", max_images: int = 32, seed: int = 0) -> dict | None:
+    """Fit the score calibration of a U-Net checkpoint on annotated (validation) images and save it with
+    the model (see the module docstring). Returns what was written to ``calibration.json``, or None when
+    the model is not a semantic model, the annotations are missing, or the samples hold one class."""
+    from ..models.postprocess import INSTANCE_FEATURES, PostprocessParams
+    from .checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
+
+    if not isinstance(annotations, CocoDataset) and not Path(annotations).is_file():
+        log.info("no validation annotations at %s: scores stay uncalibrated", annotations)
+        return None
+    payload = load_checkpoint(checkpoint)
+    model = build_model_from_checkpoint(payload)
+    if not isinstance(getattr(model, "postprocess", None), PostprocessParams):
+        return None  # not a semantic model with its own post-processing (CenterMask, an ensemble)
+    kwargs = dict(payload["model_kwargs"])
+    post = kwargs.get("postprocess") or {}
+    post = dataclasses.asdict(post) if isinstance(post, PostprocessParams) else dict(post)
+    post["calibration"] = None  # fit on the raw features, whatever an earlier calibration said
+    model.postprocess = PostprocessParams(**post)
+    dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
+    features, matched = calibration_samples(model, dataset, image_root, device=device, max_images=max_images,
+                                            seed=seed)
+    coefficients = fit_calibration(features, matched)
+    record = {"features": list(INSTANCE_FEATURES), "intercept_and_weights": coefficients,
+              "instances": int(len(matched)), "matched": int(matched.sum()),
+              "match_rate": float(matched.mean()) if len(matched) else None,
+              "validation": str(getattr(dataset, "path", "") or annotations)}
+    atomic_write_json(Path(checkpoint).with_name(CALIBRATION_FILE), record, indent=1)
+    if coefficients is None:
+        log.info("calibration skipped: %d instances, all of one class", len(matched))
+        return None
+    post["calibration"] = list(coefficients)
+    payload["model_kwargs"] = {**kwargs, "postprocess": post}
+    save_checkpoint(checkpoint, payload)
+    return record
