@@ -273,7 +273,10 @@ def probes() -> list[Probe]:
     add(Probe(f"S{k + 3:02d}", "summarize", "--images is a file", "exit 2 at parsing",
               cli + ["summarize", "--annotations", "%WS%/gt.json", "--images", "%WS%/a_file"],
               needles=("is not a folder",)))
-    add(Probe(f"S{k + 4:02d}", "summarize", "garbage RLE with --skip-bad-records", "exit 0, counted skip",
+    add(Probe(f"S{k + 4:02d}", "summarize", "--images is the wrong folder", "exit 2 naming the image record",
+              cli + ["summarize", "--annotations", "%WS%/gt.json", "--images", "%WS%/demo"],
+              needles=("image id=1",)))
+    add(Probe(f"S{k + 5:02d}", "summarize", "garbage RLE with --skip-bad-records", "exit 0, counted skip",
               cli + ["summarize", "--annotations", "%WS%/gt_rle_garbage.json", "--images", img,
                      "--skip-bad-records"], rc=0, needles=("skipped: 1",)))
 
@@ -300,6 +303,8 @@ def probes() -> list[Probe]:
         ("--pred missing", ["--pred", "%WS%/nope.json"], ("no such file",)),
         ("--iou-type keypoints", ["--pred", "%WS%/pred.json", "--iou-type", "keypoints"], ("invalid choice",)),
         ("--pred folder with a corrupt label TIFF", ["--pred", "%WS%/labels_bad"], (NAMES[0],)),
+        ("--gt and --pred swapped", ["--pred", "%WS%/gt.json", "--gt", "%WS%/pred.json"],
+         ("pred.json", "top level is a list")),
     ]
     for j, (what, argv, needles) in enumerate(more, k + 1):
         add(Probe(f"E{j:02d}", "evaluate", what, "exit 2, one line", ev + argv, needles=needles))
@@ -323,6 +328,7 @@ def probes() -> list[Probe]:
         ("--seed -1", ["--dest", "%WS%/d", "--seed", "-1"], ("seed",)),
         ("--seed 2**40", ["--dest", "%WS%/d", "--seed", str(2 ** 40)], ("seed",)),
         ("--cell-types HeLa", ["--dest", "%WS%/d", "--cell-types", "HeLa"], ("HeLa",)),
+        ("--dest '' (the current folder, not empty)", ["--dest", ""], ("not empty",)),
     ], 1):
         add(Probe(f"D{j:02d}", "demo-data", what, "exit 2, one line, nothing written", dd + argv, needles=needles))
 
@@ -383,6 +389,8 @@ def probes() -> list[Probe]:
         ("--set data.crop_size=0", ["%WS%/train.yaml", "--set", "data.crop_size=0"], ("crop_size",), "lead"),
         ("--set nosuchkey=1", ["%WS%/train.yaml", "--set", "nosuchkey=1"], ("nosuchkey",), "lead"),
         ("--set without =", ["%WS%/train.yaml", "--set", "steps"], ("steps",), "lead"),
+        ("--set data.images=<missing folder>", ["%WS%/train.yaml", "--set", "data.images=%WS%/nowhere"],
+         ("nowhere",), ""),
     ], 1):
         add(Probe(f"T{j:02d}", "train", what, "exit 2, one line naming file or key", tr + argv, needles=needles,
                   timeout=240, owner=owner))
@@ -398,6 +406,7 @@ def probes() -> list[Probe]:
         ("config not valid YAML", ["%WS%/bad.yaml"], ("bad.yaml",)),
         ("--only 99", ["%WS%/run.yaml", "--only", "99"], ("--only",)),
         ("--seed -1", ["%WS%/run.yaml", "--seed", "-1"], ("seed",)),
+        ("--data-root is a file", ["%WS%/run.yaml", "--data-root", "%WS%/a_file"], ("a_file",)),
     ], 1):
         add(Probe(f"R{j:02d}", "run", what, "exit 2, one line, nothing written outside runs/", rn + argv,
                   needles=needles, timeout=120))
@@ -498,6 +507,8 @@ def probes() -> list[Probe]:
          "import os, stat\nos.umask(0o002)\nfrom cellseg_nb.atomic import atomic_write_text\n"
          "probe(lambda: oct(stat.S_IMODE(atomic_write_text('%WS%/mode.txt', 'x').stat().st_mode)))",
          None, ("RETURNED 0o664",)),
+        ("cellseg-nb demo-data", "SIGINT while rewriting a dataset with another seed",
+         "the old dataset or the new one, never a mix", _INTERRUPT, None, ("RETURNED old dataset intact|RETURNED new",)),
         ("load_checkpoint", "NaN weights", "error naming the file",
          "from cellseg_nb.train import load_checkpoint\nprobe(lambda: load_checkpoint('%WS%/nan.pt'))",
          ("DataError", "CheckpointError", "WeightsError", "ConfigError"), ("nan.pt",)),
@@ -546,6 +557,29 @@ ours = evaluate_instances('%WS%/gt_complete.json', copy.deepcopy(preds)).summary
 same = all(abs(ours[k] - v) < 1e-9 or (v != v and ours[k] != ours[k]) for k, v in ref.items())
 probe(lambda: (f"equal (APs {ref['APs']:.3f}; with mask-extent boxes added pycocotools gives {boxed['APs']:.3f})"
                if same else f"differ: ours {ours} ref {ref}"))
+"""
+
+
+_INTERRUPT = """
+import hashlib, signal, subprocess, time
+from pathlib import Path
+from cellseg_nb.demo import generate_demo_dataset
+def digest(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(root).rglob('*')) if p.is_file()}
+dest = generate_demo_dataset('%WS%/demo_int', images_per_type=8, seed=1, cell_types=['A172'])
+before = digest(dest)
+proc = subprocess.Popen([sys.executable, '-m', 'cellseg_nb.cli', 'demo-data', '--dest', str(dest),
+                         '--images-per-type', '8', '--seed', '2', '--cell-types', 'A172'],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(3.0)
+proc.send_signal(signal.SIGINT)
+rc = proc.wait()
+after = digest(dest)
+new = digest(generate_demo_dataset('%WS%/demo_new', images_per_type=8, seed=2, cell_types=['A172']))
+leftovers = [p.name for p in Path('%WS%').iterdir() if p.name.startswith('.demo_int.')]
+probe(lambda: ("old dataset intact" if after == before else "new dataset complete" if after == new else "MIXED")
+      + f" (exit {rc}, staging leftovers {leftovers})")
 """
 
 

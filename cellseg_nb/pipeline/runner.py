@@ -50,7 +50,13 @@ def declared_parameters(notebook: Path) -> set[str]:
     """Names assigned in the notebook's cell tagged ``parameters`` (what it accepts)."""
     import papermill
 
-    return set(papermill.inspect_notebook(str(notebook)).keys())
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.WARNING)  # inspect_notebook logs "Input Notebook: ..." at INFO
+    try:
+        return set(papermill.inspect_notebook(str(notebook)).keys())
+    finally:
+        papermill_log.setLevel(level)
 
 
 def _parameters_for(config: RunConfig, step: NotebookStep, notebook: Path) -> dict:
