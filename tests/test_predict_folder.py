@@ -113,13 +113,25 @@ def test_outputs_and_arguments_checked_before_any_work(folder, tmp_path, capsys)
     assert not (tmp_path / "p.json").exists()
 
 
-def _rank(rank: int, world: int, port: int, args: list[str]) -> None:
+def _rank(rank: int, world: int, port: int, args: list[str], counts: str) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"})
     import torch
 
+    import cellseg_nb.train.predict as predict_module
+
     torch.set_num_threads(1)
+    seen = []
+    real = predict_module.model_predictor
+
+    def counting(model, device):  # records which images this rank predicts
+        inner = real(model, device)
+        return lambda image, source: seen.append(source.file_name) or inner(image, source)
+
+    predict_module.model_predictor = counting
     assert main(args) == 0
+    with open(os.path.join(counts, f"rank{rank}.json"), "w") as f:
+        json.dump(seen, f)
 
 
 def _free_port() -> int:
@@ -135,7 +147,9 @@ def test_two_gloo_ranks_shard_and_merge(folder):
     out, labels, table = root / "ddp.json", root / "ddp_labels", root / "ddp.csv"
     args = ["predict", "--checkpoint", str(ckpt), "--images", str(images), "--out", str(out), "--labels",
             str(labels), "--table", str(table), "--no-progress", "--device", "cpu"]
-    mp.spawn(_rank, args=(2, _free_port(), args), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, _free_port(), args, str(root)), nprocs=2, join=True)
+    shares = [json.loads((root / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [len(s) for s in shares] == [2, 2] and not set(shares[0]) & set(shares[1])  # sharded, no overlap
     assert json.loads(out.read_text()) == json.loads(single.read_text())
     assert sorted(p.name for p in labels.iterdir()) == sorted(p.name for p in single_labels.iterdir())
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731

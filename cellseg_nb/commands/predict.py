@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         model, device = load_model(args.weights if args.weights is not None else args.checkpoint, args.device)
         run = run_prediction(model, device, sources, out=args.out, labels_dir=args.labels, table=args.table,
                              score_threshold=args.score_threshold, preprocess=args.preprocess,
-                             convert=args.convert, progress=not args.no_progress)
+                             convert=args.convert, progress=not args.no_progress, shard=True)
         if rank_and_world()[0] == 0:
             extra = "".join(f", {what} -> {path}" for what, path in (("label TIFFs", args.labels),
                                                                      ("table", args.table)) if path)

@@ -8,9 +8,10 @@ asks a *predictor* (``uint8 H x W image -> (masks, scores)``; masks dense or
 hands them to an optional per-image hook (label TIFFs, table rows) and encodes them as COCO RLE records,
 so full-size masks of a dense image never exist all at once.
 
-Under ``torchrun`` (an initialised process group) the images are sharded across ranks (rank ``r`` takes
-images ``r, r + world, ...``), and records and rows are gathered back on every rank in the input order
-with the existing runtime (:mod:`cellseg_nb.train.runtime`): no queue of our own.
+Under ``torchrun`` (an initialised process group) and with ``shard=True`` (``cellseg-nb predict`` sets
+it) the images are sharded across ranks (rank ``r`` takes images ``r, r + world, ...``), and records and
+rows are gathered back on every rank in the input order with the existing runtime
+(:mod:`cellseg_nb.train.runtime`): no queue of our own.
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ def _keep(masks: Masks, scores: Any, threshold: float) -> tuple[Masks, np.ndarra
 
 def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read: Reader | None = None,
                    score_threshold: float = 0.0, on_image: Hook | None = None, progress: bool = True,
-                   desc: str = "predict") -> PredictionRun:
-    """Run ``predictor`` on every image of ``sources`` (this rank's share under DDP) and return the COCO
-    records of all images, in input order, on every rank.
+                   desc: str = "predict", shard: bool = False) -> PredictionRun:
+    """Run ``predictor`` on every image of ``sources`` and return the COCO records of all images, in input
+    order. With ``shard`` and an initialised process group, this rank predicts only its share and every
+    rank gets everyone's records back (all ranks must call it then); without ``shard`` (the default, so
+    rank-0-only callers never wait on other ranks) the process predicts every image.
 
     ``read`` defaults to :func:`read_source`; ``on_image`` sees each image's kept instances (e.g. writes
     its label TIFF) and may return a table row. Instances scoring below ``score_threshold`` are dropped.
@@ -112,7 +115,7 @@ def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
     read = read or read_source
-    rank, world = rank_and_world()
+    rank, world = rank_and_world() if shard else (0, 1)
     mine = list(range(rank, len(sources), world))
     per_image: list[tuple[int, list[dict], dict | None]] = []
     start = time.perf_counter()

@@ -127,11 +127,11 @@ def write_table(path: str | Path, rows: Iterable[dict]) -> Path:
 def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequence[ImageSource], *,
                    out: str | Path | None = None, labels_dir: str | Path | None = None,
                    table: str | Path | None = None, score_threshold: float = 0.0, preprocess: str = "none",
-                   convert: bool = True, progress: bool = True) -> PredictionRun:
+                   convert: bool = True, progress: bool = True, shard: bool = False) -> PredictionRun:
     """Predict ``sources`` with ``model`` through the one loop; write results json, label TIFFs and table.
 
-    Label TIFFs are written by the rank that predicted the image; the json and the table by rank 0 after
-    the records are gathered. ``preprocess`` is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`).
+    With ``shard`` under ``torchrun`` every rank calls this: label TIFFs are written by the rank that
+    predicted the image, the json and the table by rank 0 after the records are gathered. ``preprocess`` is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`).
     """
     from ..data.preprocess import preprocess_image
     from ..eval.labels import label_tiff_name, write_label_tiff
@@ -158,8 +158,8 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
         return image_row(pred, labels)
 
     run = predict_images(sources, model_predictor(model, device), read=read, score_threshold=score_threshold,
-                         on_image=on_image, progress=progress)
-    if rank_and_world()[0] == 0:
+                         on_image=on_image, progress=progress, shard=shard)
+    if not shard or rank_and_world()[0] == 0:
         if out is not None:
             save_results(out, run.records)
         if table is not None:
