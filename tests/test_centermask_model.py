@@ -178,3 +178,34 @@ def test_no_shipped_config_evaluates_below_2000_detections() -> None:
     for config in configs:
         for where, value in found(yaml.safe_load(config.read_text())):
             assert int(value) >= MIN_EVAL_DETECTIONS, f"{config.name}{where} = {value}"
+
+
+def test_fcos_keeps_its_top_k_and_the_cap_ranks_by_mask_score() -> None:
+    """detections_per_image cuts the post-NMS top-k *after* ranking by mask score (box score x predicted
+    IoU), not before. A MaskIoU head that predicts IoU (k + 1) / R for the k-th of R boxes (FCOS order,
+    by box score) turns the ranking round: the capped output must be the uncapped output's 10 best by
+    mask score, which are not its 10 best by box score."""
+    from dataclasses import replace
+
+    class RisingIoU(torch.nn.Module):
+        def forward(self, pooled, mask):
+            r = pooled.shape[0]
+            return (torch.arange(1, r + 1, dtype=torch.float32) / r)[:, None]
+
+    torch.manual_seed(0)
+    model = _lite(inference_threshold=0.0, post_nms_topk_test=60, detections_per_image=60)
+    model.maskiou_head = RisingIoU()
+    model.eval()
+    image = synthetic_image(1)[0][None]
+    full = model(image)[0]
+    n = len(full["box_scores"])
+    assert n > 20
+    # in FCOS order (by box score) the predicted IoU (mask score / box score) rises, as the head says
+    fcos_order = torch.sort(full["box_scores"], descending=True, stable=True).indices
+    iou = (full["scores"] / full["box_scores"])[fcos_order]
+    assert torch.all(iou[1:] > iou[:-1])
+    model.config = replace(model.config, detections_per_image=10)
+    capped = model(image)[0]
+    expected = torch.sort(full["scores"], descending=True, stable=True).indices[:10]
+    assert torch.equal(capped["boxes"], full["boxes"][expected])
+    assert set(expected.tolist()) != set(fcos_order[:10].tolist())  # cutting by box score first would differ
