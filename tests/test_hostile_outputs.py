@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import pytest
 
@@ -34,16 +35,24 @@ def test_output_dir_kinds(tmp_path):
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder, so the check cannot fail")
-def test_unwritable_folder(tmp_path):
+def test_unwritable_folder(tmp_path, monkeypatch):
+    """A folder the process may not write (read-only mount, foreign owner) is refused before any work.
+    os.access is replaced so the case is the same for root, which may write anywhere on a normal disk."""
+    import cellseg_nb.outputs as outputs
+
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="not writable"):
-            check_output_file(ro / "x.json", "--out")
-    finally:
-        ro.chmod(0o700)
+    (ro / "old.json").write_text("{}")
+    real_access = os.access
+    monkeypatch.setattr(outputs.os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    with pytest.raises(OutputError, match=r"--out .*ro/x\.json: folder .*ro is not writable"):
+        check_output_file(ro / "x.json", "--out")
+    with pytest.raises(OutputError, match="not writable"):
+        check_output_file(ro / "old.json", "--out")
+    with pytest.raises(OutputError, match="--dest .*: folder is not writable"):
+        check_output_dir(ro, "--dest")
+    with pytest.raises(OutputError, match="not writable"):
+        check_output_dir(ro / "new" / "deeper", "--dest")
 
 
 @pytest.mark.parametrize("name", ["../x", "../../elsewhere", "a/../../b", "/abs/path", "", ".", "..", "a\x00b"])
