@@ -166,26 +166,9 @@ def classical_predictor(params: BaselineParams | None = None):
 
     def predict(image: np.ndarray, source) -> tuple[BoxMasks, np.ndarray]:
         labels, scores = segment_classical(image, source.cell_type, params)
-        return label_box_masks(labels), scores
+        return BoxMasks.from_labels(labels), scores
 
     return predict
-
-
-def label_box_masks(labels: np.ndarray):
-    """Objects 1..N of a label image as :class:`~cellseg_nb.models.instances.BoxMasks` (no full-size masks)."""
-    import torch
-
-    from .models.instances import BoxMasks
-
-    crops, windows = [], []
-    for k, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            crops.append(torch.zeros((0, 0), dtype=torch.bool))
-            windows.append((0, 0, 0, 0))
-            continue
-        crops.append(torch.from_numpy(labels[sl] == k))
-        windows.append((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop))
-    return BoxMasks(crops, torch.tensor(windows, dtype=torch.int64).reshape(-1, 4), *labels.shape)
 
 
 def segment_dataset(dataset, image_root: str | Path, params: BaselineParams | None = None,

@@ -69,3 +69,13 @@ def test_two_thousand_instances_stay_small():
     assert box.nbytes() == 2000 * 225 and box.shape == (2000, 520, 704)
     rles = prediction_masks(box, "rle")
     assert len(rles) == 2000 and all(mask_utils.area(r) == 225 for r in rles[:50])
+
+
+def test_from_labels_by_hand():
+    labels = np.zeros((6, 7), np.int32)
+    labels[1:3, 2:5] = 1
+    labels[4, 0] = 3  # label 2 is missing: an empty mask keeps the numbering
+    box = BoxMasks.from_labels(labels)
+    assert box.windows.tolist() == [[2, 1, 5, 3], [0, 0, 0, 0], [0, 4, 1, 5]]
+    dense = box.dense().numpy()
+    assert np.array_equal(dense, np.stack([labels == k for k in (1, 2, 3)]))

@@ -91,6 +91,23 @@ class BoxMasks:
         return cls(crops, torch.tensor(windows, dtype=torch.int64).reshape(-1, 4), height, width)
 
     @classmethod
+    def from_labels(cls, labels: np.ndarray) -> "BoxMasks":
+        """Objects 1..N of an integer label image (label k -> mask k - 1; a missing label gives an empty
+        mask), cut at their bounding boxes: no full-size mask per object."""
+        from scipy import ndimage as ndi
+
+        labels = np.asarray(labels)
+        crops, windows = [], []
+        for k, sl in enumerate(ndi.find_objects(labels), start=1):
+            if sl is None:
+                crops.append(torch.zeros((0, 0), dtype=torch.bool))
+                windows.append((0, 0, 0, 0))
+                continue
+            crops.append(torch.from_numpy(labels[sl] == k))
+            windows.append((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop))
+        return cls(crops, torch.tensor(windows, dtype=torch.int64).reshape(-1, 4), *labels.shape)
+
+    @classmethod
     def cat(cls, parts: Sequence["BoxMasks"]) -> "BoxMasks":
         """Concatenate masks of one image size."""
         if not parts:
