@@ -87,7 +87,7 @@ def user_error_message(exc: BaseException) -> str | None:
     if isinstance(exc, CellsegError):
         return str(exc)
     if isinstance(exc, OSError):
-        name = exc.filename if exc.filename is not None else None
+        name = exc.filename
         reason = exc.strerror or str(exc) or type(exc).__name__
         if name is not None and exc.filename2 is not None:
             return f"{name} -> {exc.filename2}: {reason}"
@@ -105,14 +105,16 @@ def user_error_message(exc: BaseException) -> str | None:
     return None
 
 
-def _one_line_warnings(command: str) -> None:
-    """Library warnings (e.g. Pillow on a damaged file) as one ``cellseg-nb COMMAND: warning: ...`` line each."""
+def _one_line_warnings(command: str):
+    """Show library warnings (e.g. Pillow on a damaged file) as one ``cellseg-nb COMMAND: warning: ...``
+    line each; returns the previous ``warnings.showwarning`` for :func:`main` to restore."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"cellseg-nb {command}: warning: {one_line(str(message))}", file=sys.stderr if file is None else file)
 
-    warnings.showwarning = show
+    previous, warnings.showwarning = warnings.showwarning, show
+    return previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,8 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not debug:
-        _one_line_warnings(args.command)
+    previous_showwarning = None if debug else _one_line_warnings(args.command)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
@@ -140,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"cellseg-nb {args.command}: error: {one_line(message)}", file=sys.stderr)
         return 2
+    finally:
+        if previous_showwarning is not None:
+            import warnings
+
+            warnings.showwarning = previous_showwarning
 
 
 if __name__ == "__main__":  # pragma: no cover
