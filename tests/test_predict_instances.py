@@ -9,7 +9,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from cellseg_nb.eval import masks_to_results
-from cellseg_nb.eval.labels import label_image_from_masks
+from cellseg_nb.eval.labels import label_image_from_masks, label_image_from_results
 from cellseg_nb.models.instances import BoxMasks, prediction_masks
 
 
@@ -49,11 +49,14 @@ def test_rles_match_pycocotools_of_the_dense_masks():
 
 
 def test_label_image_matches_the_evaluation_painter():
+    """Reference: eval.labels paints the label image from COCO records (decoded RLE, its own loop)."""
     dense = _dense(n=6, seed=2)
     dense[4, 5:15, 5:15] = True  # overlaps: the higher score wins
-    scores = np.array([0.2, 0.9, 0.5, 0.5, 0.95, 0.1])
+    scores = np.array([0.2, 0.9, 0.5, 0.5, 0.95, 0.1])  # a tie: the earlier mask ranks first
     ours = prediction_masks(BoxMasks.from_dense(dense), "labels", scores)
-    assert np.array_equal(ours, label_image_from_masks(dense, scores))
+    records = masks_to_results(1, dense, scores)
+    assert np.array_equal(ours, label_image_from_results(records, *dense.shape[1:]))
+    assert np.array_equal(label_image_from_masks(BoxMasks.from_dense(dense), scores), ours)
     assert np.array_equal(prediction_masks(torch.from_numpy(dense), "labels", scores), ours)
     with pytest.raises(ValueError, match="scores"):
         prediction_masks(dense, "labels")

@@ -53,17 +53,17 @@ def label_image_from_results(results: Sequence[dict], height: int, width: int) -
 
 
 def label_image_from_masks(masks: np.ndarray, scores: Sequence[float]) -> np.ndarray:
-    """uint16 label image of (N, H, W) bool masks; higher score wins where they overlap."""
-    masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3:
-        raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
+    """uint16 label image of (N, H, W) bool masks (or :class:`~cellseg_nb.models.instances.BoxMasks`);
+    higher score wins where they overlap (:func:`cellseg_nb.models.instances.label_image`)."""
+    from ..models.instances import BoxMasks, label_image
+
+    if not isinstance(masks, BoxMasks):
+        masks = np.asarray(masks, dtype=bool)
+        if masks.ndim != 3:
+            raise ValueError(f"masks must have shape (N, H, W), got {masks.shape}")
     if masks.shape[0] > MAX_LABELS:
         raise ValueError(f"{masks.shape[0]} instances do not fit in a uint16 label image (max {MAX_LABELS})")
-    labels = np.zeros(masks.shape[1:], dtype=np.uint16)
-    order = score_order(np.asarray(scores, dtype=np.float64))
-    for rank in range(len(order) - 1, -1, -1):
-        labels[masks[order[rank]]] = rank + 1
-    return labels
+    return label_image(masks, scores)
 
 
 def write_label_tiff(path: str | Path, labels: np.ndarray) -> Path:
