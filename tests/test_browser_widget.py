@@ -143,17 +143,24 @@ def test_click_reports_class_iou_and_score(browser: PredictionBrowser):
     assert browser.inspect(30, 10)["cell"]["class"] == "missed"
 
 
+def aspects(browser) -> list[float]:
+    """Width over height of each panel's image on the canvas, in display pixels."""
+    browser.figure.canvas.draw()
+    return [ax.get_window_extent().width / ax.get_window_extent().height for ax in browser.axes]
+
+
 def test_model_comparison_and_cell_type_selection(browser: PredictionBrowser):
     browser.image.value = 1
     browser.compare.value = "m3"
     assert len(browser.pictures) == 2 and len(browser.axes) == 2
-    width, height = browser.figure.get_size_inches()
-    assert width / height == pytest.approx(2 * W / H)  # two panels, each at the image's aspect ratio
+    assert aspects(browser) == [pytest.approx(W / H)] * 2  # two panels, each at the image's aspect ratio
+    left, right = (ax.get_window_extent() for ax in browser.axes)
+    assert left.x1 <= right.x0 + 1  # side by side
     assert not np.array_equal(browser.pictures[0], browser.pictures[1])
+    assert "<th style='text-align:right'>m3</th>" in browser.metrics_widget.value  # a column per model
     assert browser.axes[1].get_shared_x_axes().joined(browser.axes[0], browser.axes[1])  # zoom together
     browser.compare.value = "none"
-    width, height = browser.figure.get_size_inches()
-    assert len(browser.pictures) == 1 and width / height == pytest.approx(W / H)
+    assert len(browser.pictures) == 1 and aspects(browser) == [pytest.approx(W / H)]
     browser.model.value = "m2"
     assert counts(browser) == {"TP": 1, "FP": 0, "FN": 2}
     browser.cell_type.value = "SKOV3"

@@ -73,6 +73,9 @@ class JupyterLab:
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
                "OMP_NUM_THREADS": "1"}
         home.mkdir(parents=True, exist_ok=True)
+        notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        notification.parent.mkdir(parents=True, exist_ok=True)
+        notification.write_text('{"fetchNews": "false"}')  # offline: never ask to fetch Jupyter news
         self._log = (home / "lab.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -120,6 +123,30 @@ def _wait_for_change(read, before, timeout_s: float = 30.0):
     raise AssertionError(f"nothing changed within {timeout_s} s (still {before!r:.200})")
 
 
+def _halves(png: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right halves of a screenshot as grey arrays."""
+    import io
+
+    from PIL import Image
+
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
+    mid = grey.shape[1] // 2
+    return grey[:, :mid], grey[:, mid: 2 * mid]
+
+
+def _settle(element, timeout_s: float = 15.0) -> bytes:
+    """The element's screenshot once two taken 0.4 s apart agree (the canvas has its new picture)."""
+    deadline = time.monotonic() + timeout_s
+    last = element.screenshot()
+    while time.monotonic() < deadline:
+        time.sleep(0.4)
+        now = element.screenshot()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_notebook_06_browser_in_jupyterlab(tmp_path, demo_root):
     from playwright.sync_api import sync_playwright
 
@@ -135,11 +162,11 @@ def test_notebook_06_browser_in_jupyterlab(tmp_path, demo_root):
         lab.wait()
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS), headless=True)
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page = browser.new_page(viewport={"width": 1600, "height": 1500})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             try:
-                _exercise(page, lab, notebook, width, height)
+                _exercise(page, lab, notebook, width, height, tmp_path)
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"))
                 (tmp_path / "failure.html").write_text(page.content())
@@ -150,9 +177,9 @@ def test_notebook_06_browser_in_jupyterlab(tmp_path, demo_root):
     assert not errors, f"browser console errors: {json.dumps(errors, indent=1)[:3000]}"
 
 
-def _exercise(page, lab: JupyterLab, notebook: Path, width: int, height: int) -> None:
+def _exercise(page, lab: JupyterLab, notebook: Path, width: int, height: int, screenshots: Path) -> None:
     """Open the notebook, run it, check the widget's aspect ratio and that each control changes the
-    picture and the numbers."""
+    picture and the numbers; leaves screenshots of the widget in ``screenshots``."""
     if True:
         if True:
             page.goto(f"{lab.url}/lab/tree/{notebook.name}?token={lab.token}", wait_until="domcontentloaded")
@@ -191,3 +218,16 @@ def _exercise(page, lab: JupyterLab, notebook: Path, width: int, height: int) ->
             check_change(lambda: model.select_option(index=1 - current))
             slider = page.locator(".widget-slider", has_text="min score").locator(".noUi-handle").first
             check_change(lambda: (slider.focus(), slider.press("Home")))
+            widget = page.locator(".jp-OutputArea-output").filter(has=canvas).first
+            _settle(canvas)
+            widget.screenshot(path=str(screenshots / "browser_widget.png"))
+            # side by side: both panels drawn, zooming together
+            page.locator(".widget-checkbox", has_text="colour by error class").locator("input").check()
+            dropdown("compare with").select_option(index=1)
+            shot = _settle(canvas)
+            # the canvas keeps its size; the right half now shows the second model, not the first's image
+            box = canvas.bounding_box()
+            assert box["width"] / box["height"] == pytest.approx(width / height, rel=0.02)
+            halves = _halves(shot)
+            assert halves[1].std() > 5 and not np.array_equal(halves[0], halves[1])
+            widget.screenshot(path=str(screenshots / "browser_compare.png"))

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..celltypes import DISPLAY_NAMES
 from ..data.coco import CocoDataset
-from ..eval.tables import GLOSSARY, format_metric
+from ..eval.tables import GLOSSARY, PERCENT_METRICS, format_metric
 from .browser_data import ALL, BrowserCache, BrowserData, group_by_image  # noqa: F401  (re-exported)
 from .layers import CLASS_HELP, MEANING_COLORS, class_lut, grey_rgb, paint, plain_lut
 
@@ -38,13 +38,17 @@ METRIC_KEYS: tuple[str, ...] = ("n_cells", "n_predictions", "TP", "FP", "FN", "p
 NEXT_KEYS, PREVIOUS_KEYS = ("n", "right", "down", "pagedown"), ("p", "left", "up", "pageup")
 
 
-def metrics_html(metrics: Mapping[str, object]) -> str:
-    """Per-image numbers as a two-column HTML table; each name has its glossary entry as tooltip."""
+def metrics_html(columns: Mapping[str, Mapping[str, object]]) -> str:
+    """Per-image numbers as an HTML table, one column per model; each metric's name carries its glossary
+    entry as tooltip. ``columns`` maps a model to its numbers (the keys of the first are the rows)."""
+    names = list(next(iter(columns.values()), {}))
+    head = "".join(f"<th style='text-align:right'>{html.escape(m)}</th>" for m in columns) if len(columns) > 1 else ""
     rows = "".join(
         f"<tr title='{html.escape(GLOSSARY.get(k, k), quote=True)}'><td><abbr>{html.escape(k)}</abbr></td>"
-        f"<td style='text-align:right'>{format_metric(k, v)}{' %' if k in ('mSA', 'SA50') else ''}</td></tr>"
-        for k, v in metrics.items())
-    return f"<table class='cellseg-metrics'>{rows}</table>"
+        + "".join(f"<td style='text-align:right'>{format_metric(k, col.get(k))}"
+                  f"{' %' if k in PERCENT_METRICS else ''}</td>" for col in columns.values()) + "</tr>"
+        for k in names)
+    return f"<table class='cellseg-metrics'>{'<tr><th></th>' + head + '</tr>' if head else ''}{rows}</table>"
 
 
 def legend_html(entries: Sequence[str], note: str = "") -> str:
@@ -83,6 +87,7 @@ class PredictionBrowser:
         self.model = w.Dropdown(options=options, value=model or models[0], description="model",
                                 tooltip="models ordered by F1 over all images (best first)")
         self.compare = w.Dropdown(options=[(NONE, NONE)] + options, value=NONE, description="compare with",
+                                  style={"description_width": "initial"},
                                   tooltip="a second model side by side (zoom and pan together)")
         self.show_gt = w.Checkbox(value=True, description="ground truth", indent=False)
         self.show_prediction = w.Checkbox(value=True, description="prediction", indent=False)
@@ -117,8 +122,8 @@ class PredictionBrowser:
             w.HBox([self.show_gt, self.show_prediction, self.show_errors]),
             self.legend_widget,
             w.HBox([self.canvas, w.VBox([self.metrics_widget, self.info],
-                                        layout=w.Layout(min_width="230px"))],
-                   layout=w.Layout(align_items="flex-start")),
+                                        layout=w.Layout(min_width="230px", max_width="360px"))],
+                   layout=w.Layout(align_items="flex-start", flex_flow="row wrap")),
         ])
         self.render()
 
@@ -133,10 +138,11 @@ class PredictionBrowser:
         handler = getattr(self._manager, "key_press_handler_id", None)
         if handler is not None:  # matplotlib's default keys ('p' = pan, 'left' = back) would fight ours
             self.canvas.mpl_disconnect(handler)
+        self.canvas.toolbar_visible = "visible"  # zoom, pan and home always on show
         self.canvas.header_visible = False
         self.canvas.footer_visible = False
         self.canvas.capture_scroll = True
-        self.canvas.toolbar_position = "left"
+        self.canvas.toolbar_position = "top"
         self.canvas.mpl_connect("button_press_event", self._on_click)
         self.canvas.mpl_connect("key_press_event", self._on_key)
         self.canvas.mpl_connect("scroll_event", self._on_scroll)
@@ -145,11 +151,17 @@ class PredictionBrowser:
         self._shape: tuple[int, int, int] | None = None
 
     def _layout(self, panels: int, height: int, width: int) -> None:
-        """(Re)create one axes per panel filling the figure, sized to the image's aspect ratio."""
+        """(Re)create one axes per panel, side by side, each showing its image at the true aspect ratio.
+
+        The figure takes the first image's aspect ratio once and is never resized from Python: ipympl's
+        front end can miss a redraw after a size change it did not ask for (the second panel stays
+        black). A comparison therefore shares the width; the user can enlarge the figure with its
+        resize handle, and zoom and pan work on both panels together."""
         if self._shape == (panels, height, width):
             return
+        if self._shape is None:
+            self.figure.set_size_inches(self.panel_width, self.panel_width * height / width)
         self.figure.clear()
-        self.figure.set_size_inches(self.panel_width * panels, self.panel_width * height / width)
         self.axes, self._artists = [], []
         for k in range(panels):
             ax = self.figure.add_axes((k / panels, 0.0, 1.0 / panels, 1.0),
@@ -323,10 +335,11 @@ class PredictionBrowser:
 
     def _write_panels(self, image_id: object, models: list[str]) -> None:
         entry = next(e for e in self.data.images_of(ALL) if e.id == image_id)
-        shown = self.metric_summary()
+        rows = {m: self.cache.score(image_id, m, self.threshold.value).row for m in models}
+        columns = {m: {k: row[k] for k in METRIC_KEYS if k in row} for m, row in rows.items()}
         header = (f"<b>{html.escape(entry.label)}</b><br><small>{html.escape(entry.file_name)}</small><br>"
                   f"model <code>{html.escape(models[0])}</code>, score &ge; {self.threshold.value:.2f}")
-        self.metrics_widget.value = header + metrics_html(shown)
+        self.metrics_widget.value = header + metrics_html(columns)
         names = []
         if self.show_gt.value:
             names += ["matched", "merged", "split", "missed"] if self.show_errors.value else ["ground truth"]
