@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=probability, default=0.0,
                         help="drop instances scoring below this value in [0, 1] (default 0: keep all)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", "--batch", dest="no_progress", action="store_true",
+                        help="no progress bar (batch jobs, logs)")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
