@@ -4,11 +4,11 @@ LIVECell images hold up to ~2,000 cells. This runs each model on the densest ann
 sample (``../shared/data/livecell-sample``, found by annotation count) at LIVECell's test size (short side
 800, x1.54) with random weights and ``inference_threshold`` 0, so FCOS keeps its full post-NMS top-k
 (3000) and the model returns ``detections_per_image`` (2000) instances, as a trained model would on a
-dense image. The box-regression bias is set so the boxes are cell-sized (``--box-bias``). Each model runs in its own process, so its peak RSS (``ru_maxrss``) is its own: model,
-activations, masks. The run goes through the package's one prediction loop
+dense image. The box-regression bias is set so the boxes are cell-sized (``--box-bias``). Each model
+runs in its own process, so its peak RSS (``ru_maxrss``) is its own: model, activations, masks. The run goes through the package's one prediction loop
 (:func:`cellseg_nb.train.inference.predict_images`): forward pass, masks at box resolution, RLE
 records and the uint16 label image. Reported: seconds per image (forward; RLE + label image), peak
-RSS, RSS growth during the image, the bytes the masks take at box resolution and what full-size
+RSS, the RSS before the image (model built), the bytes the masks take at box resolution and what full-size
 ``N x H x W`` masks would take.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/dense_inference.py [--models lite,v99] [--threads 1]

@@ -14,7 +14,7 @@ DESCRIPTION = (
     "given directly) and keys the results by file name; with it, predicts that COCO json's images (ids from "
     "the json; score the output with `cellseg-nb evaluate`). Images are read as one grey channel: 8-bit "
     "grey as is; RGB/RGBA as luminance (L = 0.299 R + 0.587 G + 0.114 B); 16-bit and other integer images "
-    "scaled by their type's full range to 0..255 (16-bit: v / 257) (a 12-bit image stored in 16 bits therefore looks dark: "
+    "scaled by their type's full range to 0..255 (16-bit: v / 257; a 12-bit image stored in 16 bits looks dark: "
     "rescale it first, or use --preprocess livecell, which recentres the median on 128); float images in "
     "[0, 1] or [0, 255] as such, others by their min..max. Label TIFFs are uint16, one per image, named "
     "<image stem>.tif (0 = background; labels by descending score; where instances overlap the higher "

@@ -131,7 +131,8 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
     """Predict ``sources`` with ``model`` through the one loop; write results json, label TIFFs and table.
 
     With ``shard`` under ``torchrun`` every rank calls this: label TIFFs are written by the rank that
-    predicted the image, the json and the table by rank 0 after the records are gathered. ``preprocess`` is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`).
+    predicted the image, the json and the table by rank 0 after the records are gathered. ``preprocess``
+    is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`).
     """
     from ..data.preprocess import preprocess_image
     from ..eval.labels import label_tiff_name, write_label_tiff
