@@ -92,7 +92,7 @@ class RunConfig:
 
 
 #: Notebook parameters that count things: whole numbers >= 0 (0 = all / none).
-_COUNTS = ("max_images", "max_eval_images", "worst_n", "images_per_type", "factor", "n_images")
+_COUNTS = ("max_images", "max_eval_images", "worst_n", "images_per_type", "n_images")
 
 
 def _is_number(value: Any) -> bool:
