@@ -142,15 +142,15 @@ class _Lru(OrderedDict):
 
 
 class BrowserCache:
-    """Caches of the browser (least recently used entries dropped, so a long session stays within a few
-    hundred MB): pixels and ground truth per image, :class:`ModelView` per (image, model),
+    """Caches of the browser (least recently used entries dropped, so a long session on crowded images
+    stays within about 1 GB): pixels and ground truth per image, :class:`ModelView` per (image, model),
     :class:`~cellseg_nb.eval.per_image.ImageScore` per (image, model, threshold)."""
 
-    def __init__(self, data: BrowserData, *, max_images: int = 24, max_scores: int = 512) -> None:
+    def __init__(self, data: BrowserData, *, max_images: int = 8, max_scores: int = 512) -> None:
         self.data = data
         self._pixels = _Lru(max_images)
         self._gt = _Lru(max_images)
-        self._views = _Lru(2 * max_images)
+        self._views = _Lru(max_images)  # dense overlaps: 64 MB for 2,000 cells x 2,000 predictions
         self._scores = _Lru(max_scores)
         self._ranking: dict[tuple, dict[str, float]] = {}
 
