@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}: {part['cells']} cells, predictions {part['predictions']}; opening the browser "
               f"{part['open_s']:.2f} s, first visit of another such image {part['new_image_s']} s")
         for step, t in part["changes"].items():
-            print(f"  {step:32s} median {1000 * t["median_s"]:6.1f} ms   max {1000 * t["max_s"]:6.1f} ms")
+            print(f"  {step:32s} median {1000 * t['median_s']:6.1f} ms   max {1000 * t['max_s']:6.1f} ms")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
