@@ -164,6 +164,10 @@ def build_workspace(ws: Path) -> None:
     (ws / "gt_latin1.json").write_bytes(b'{"images": "caf\xe9"}')
     (ws / "gt_empty.json").write_text("")
     (ws / "gt_annotations_text.json").write_text(json.dumps(dict(gt, annotations="none")))
+    (ws / "gt_info_text.json").write_text(json.dumps(dict(gt, info="abc")))
+    (ws / "gt_licenses_number.json").write_text(json.dumps(dict(gt, licenses=5)))
+    (ws / "gt_categories_text.json").write_text(json.dumps(dict(gt, categories="cell")))
+    (ws / "gt_category_item.json").write_text(json.dumps(dict(gt, categories=[5])))
     # predictions: RLE masks of the ground truth, no bbox (what a user's model may write)
     recs = []
     for ann in gt["annotations"]:
@@ -261,7 +265,10 @@ def probes() -> list[Probe]:
     n = len(out)
     for k, (name, what) in enumerate([("truncated", "truncated JSON"), ("list", "top level a list"),
                                       ("latin1", "not UTF-8"), ("empty", "empty file"),
-                                      ("annotations_text", "'annotations' a string")], n + 1):
+                                      ("annotations_text", "'annotations' a string"),
+                                      ("info_text", "'info' a string"), ("licenses_number", "'licenses' a number"),
+                                      ("categories_text", "'categories' a string"),
+                                      ("category_item", "a category that is a number")], n + 1):
         add(Probe(f"S{k:02d}", "summarize", f"ground truth: {what}", "exit 2, one line naming the file",
                   cli + ["summarize", "--annotations", f"%WS%/gt_{name}.json", "--images", img],
                   needles=(f"gt_{name}.json",)))

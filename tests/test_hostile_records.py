@@ -96,6 +96,20 @@ def test_bad_ground_truth_records(tmp_path, change, problem):
     assert len(skipped.annotations) == 1 and len(skipped.skipped) == 1   # the good record stays, one counted skip
 
 
+@pytest.mark.parametrize("key, value, problem", [
+    ("info", "abc", "'info' is a str, expected an object"),         # dict("abc") raised a bare ValueError
+    ("licenses", 5, "'licenses' is a int, expected a list"),        # list(5) raised a bare TypeError
+    ("categories", "cell", "'categories' is a str"),
+    ("categories", [5], r"categories\[0\] is 5"),
+])
+def test_bad_file_level_fields(tmp_path, key, value, problem):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(dict(gt_dict(), **{key: value})))
+    with pytest.raises(DataError, match=problem) as info:
+        load_coco(path, on_error="skip")                            # not a record: never skipped
+    assert info.value.file == str(path)
+
+
 def test_bbox_within_tolerance_is_accepted():
     data = gt_dict(bbox=[-BOX_TOLERANCE_PX, 0, W + BOX_TOLERANCE_PX, H])
     assert len(dataset_from_dict(data).annotations) == 2

@@ -179,6 +179,14 @@ def dataset_from_dict(data: Mapping[str, Any], *, path: str | Path | None = None
         raise DataError(f"'annotations' is a {type(raw_anns).__name__}, expected a list or a dict keyed by id",
                         file=where)
 
+    for key, kind in (("info", Mapping), ("licenses", list), ("categories", list)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            expected = "an object" if kind is Mapping else "a list"
+            raise DataError(f"'{key}' is a {type(data[key]).__name__}, expected {expected}", file=where)
+    for k, cat in enumerate(data.get("categories") or []):
+        if not isinstance(cat, Mapping) or not is_whole(cat.get("id")):
+            raise DataError(f"categories[{k}] is {cat!r}; expected an object with an integer 'id'", file=where)
+
     skipped: list[str] = []
 
     def bad(record: str, problem: str) -> None:
