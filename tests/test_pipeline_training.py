@@ -152,7 +152,7 @@ def test_train_validate_predict_then_fine_tune(tmp_path, demo_root):
     tuned_plan = training.plan_variants(["unet"], ["original"], **kw, train={
         **train, "val_every": 0, "model.init_weights": str(first.result.last_checkpoint)})
     tuned, = training.train_variants(tuned_plan, eval_data)
-    assert tuned.init is not None and len(tuned.init.loaded) == len(start)
+    assert tuned.init is not None and len(tuned.init.loaded) == len([k for k in start if "num_batches" not in k])
     row = training.training_summary([tuned]).iloc[0]
     assert row["initial weights"].startswith(first.result.last_checkpoint.name) and row["steps"] == 2 and row["final train loss"] > 0
     assert list(training.learning_table([tuned], "train")["step"]) == [1, 2]  # the first run's log is gone
