@@ -231,3 +231,28 @@ def test_cli_on_bbox_less_file_equals_pycocotools(sample_annotations, tmp_path, 
                 assert got is None, (cell_type, key)
             else:
                 assert got == pytest.approx(value, abs=1e-9), (cell_type, key)
+
+
+@pytest.mark.parametrize("ann_id", [0, "cell-7", -3])
+def test_unusual_annotation_ids_do_not_change_the_numbers(ann_id):
+    """COCOeval marks a matched ground truth by its id, 0 meaning "unmatched": a perfect prediction of a
+    cell with id 0 would count as a false positive (AP 0 instead of 1), a string id fails in C++."""
+    from cellseg_nb.eval import evaluate_instances
+
+    data = gt_dict(id=ann_id)
+    gt = dataset_from_dict(data)
+    perfect = [{"image_id": 1, "score": 0.9, "segmentation": a["segmentation"]} for a in data["annotations"]]
+    for backend in ("faster", "pycocotools"):
+        ev = evaluate_instances(gt, perfect, backend=backend)
+        assert ev.summary["AP"] == pytest.approx(1.0), backend
+        assert ev.summary["F1"] == pytest.approx(1.0), backend
+
+
+def test_crowd_only_ground_truth_gives_undefined_not_an_exception():
+    from cellseg_nb.eval import evaluate_instances
+
+    data = gt_dict(iscrowd=1)
+    data["annotations"] = data["annotations"][:1]
+    pred = [{"image_id": 1, "score": 0.9, "segmentation": data["annotations"][0]["segmentation"]}]
+    ev = evaluate_instances(dataset_from_dict(data), pred)
+    assert np.isnan(ev.summary["F1_best"]) and np.isnan(ev.summary["AP"])

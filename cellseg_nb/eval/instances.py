@@ -202,6 +202,8 @@ def _best_f1(members: list[ImageScore], n_cells: int) -> tuple[float, float]:
     denom = cum_pred + n_cells
     f1 = np.where(denom > 0, 2 * cum_tp / np.where(denom > 0, denom, 1), np.nan)[last_of_value]
     thresholds = scores[last_of_value]
+    if not np.isfinite(f1).any():  # e.g. only crowd cells, every prediction ignored: F1 undefined
+        return float("nan"), float("nan")
     best = int(np.nanargmax(f1[::-1]))
     best = len(f1) - 1 - best                                   # ties: the lowest threshold
     return float(f1[best]), float(thresholds[best])

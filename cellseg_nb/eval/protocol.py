@@ -81,7 +81,9 @@ def gt_for_cocoeval(gt_dict: Mapping[str, Any], rles: Sequence[dict] | None = No
     """A copy of a COCO ground-truth dict with what COCOeval needs filled in.
 
     Missing ``iscrowd`` becomes 0, missing ``area`` the mask area, and every annotation gets category
-    1 (one class) so both backends index it the same way. ``rles`` (one per annotation, in order, as
+    1 (one class) so both backends index it the same way, and the id ``k + 1`` (its position): COCOeval
+    records matches by ground-truth id with 0 meaning "unmatched", so a file's id 0 (or a string id)
+    would silently turn a match into a false positive (or fail). ``rles`` (one per annotation, in order, as
     made by :func:`segmentation_to_rle`) replace the segmentations so backends need not rasterise
     polygons again: COCOeval converts polygons with the same ``frPyObjects`` + ``merge``, so IoUs are
     unchanged, while ``area`` stays the record's own value (it decides the size class).
@@ -94,6 +96,9 @@ def gt_for_cocoeval(gt_dict: Mapping[str, Any], rles: Sequence[dict] | None = No
         ann = dict(ann)
         ann.setdefault("iscrowd", 0)
         ann["category_id"] = 1
+        # COCOeval stores matched ground-truth ids in float arrays where 0 means "unmatched": an id 0
+        # would count its match as a false positive, a string id fails. Ids are internal here: 1..N.
+        ann["id"] = k + 1
         rle = None
         if rles is not None:
             rle = rles[k]
