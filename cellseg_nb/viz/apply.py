@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .plots import growth_curves, image_examples
+from .growth import growth_per_well
+from .plots import image_examples
 
 #: Columns of the notebook's table, in display order.
 TABLE_COLUMNS = ("file_name", "cell_count", "confluence", "mean_area_px", "median_area_px", "cell_type", "well",
@@ -37,14 +38,15 @@ def has_time_series(frame: pd.DataFrame) -> bool:
 
 
 def growth_figures(frame: pd.DataFrame) -> dict[str, Figure]:
-    """Cell count and confluence against elapsed time, one panel per cell line, one line per well
-    (mean over the well's sites at each time). Empty when no well has a time series."""
+    """Cell count and confluence against elapsed time, one panel per cell line, one faint line per well
+    (mean over the well's sites at each time) and the median over wells bold
+    (:func:`cellseg_nb.viz.growth.growth_per_well`). Empty when no well has a time series."""
     if not has_time_series(frame):
         return {}
     named = frame.dropna(subset=["elapsed_hours"])
     named = named[named["well"].astype(str) != ""].assign(confluence_pct=lambda f: 100 * f["confluence"])
-    return {"counts": growth_curves(named, "cell_count", series="well", ylabel="cells per image"),
-            "confluence": growth_curves(named, "confluence_pct", series="well", ylabel="confluence (%)")}
+    return {"counts": growth_per_well(named, "cell_count", ylabel="cells per image"),
+            "confluence": growth_per_well(named, "confluence_pct", ylabel="confluence (%)")}
 
 
 def overlay_examples(records: Sequence[dict], images: Sequence[tuple[str, Any]], read: Callable[[Any], np.ndarray],
