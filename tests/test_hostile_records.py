@@ -256,3 +256,26 @@ def test_crowd_only_ground_truth_gives_undefined_not_an_exception():
     pred = [{"image_id": 1, "score": 0.9, "segmentation": data["annotations"][0]["segmentation"]}]
     ev = evaluate_instances(dataset_from_dict(data), pred)
     assert np.isnan(ev.summary["F1_best"]) and np.isnan(ev.summary["AP"])
+
+
+@pytest.mark.parametrize("ids", [("a", "b"), (-5, 7), (0, 10**12)])
+def test_any_int_or_string_image_ids_evaluate_alike(ids):
+    """faster-coco-eval failed on string, negative and huge image ids; the numbers must not depend on them."""
+    from cellseg_nb.eval import evaluate_instances
+
+    def with_ids(first, second):
+        images = [{"id": first, "width": W, "height": H, "file_name": "BV2_Phase_A4_2_00d00h00m_1.tif"},
+                  {"id": second, "width": W, "height": H, "file_name": "MCF7_Phase_B4_2_01d04h00m_3.tif"}]
+        cells = [(first, [[5, 5, 15, 5, 15, 15, 5, 15]]), (first, [[20, 20, 30, 20, 30, 30]]),
+                 (second, [[30, 5, 50, 5, 50, 30, 30, 30]])]
+        anns = [{"id": k + 1, "image_id": i, "segmentation": seg} for k, (i, seg) in enumerate(cells)]
+        preds = [{"image_id": i, "score": 0.9 - 0.1 * k, "segmentation": seg} for k, (i, seg) in enumerate(cells[1:])]
+        preds.append({"image_id": second, "score": 0.5, "segmentation": [[1, 1, 9, 1, 9, 9, 1, 9]]})
+        return dataset_from_dict({"images": images, "annotations": anns}), preds
+
+    reference = evaluate_instances(*with_ids(1, 2))
+    for backend in ("faster", "pycocotools"):
+        ev = evaluate_instances(*with_ids(*ids), backend=backend)
+        for key in ("AP", "AP50", "APs", "APm", "AR100", "F1"):
+            assert ev.summary[key] == pytest.approx(reference.summary[key], nan_ok=True), (backend, key)
+        assert set(ev.per_cell_type) == set(reference.per_cell_type)

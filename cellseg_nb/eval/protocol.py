@@ -155,19 +155,35 @@ def coco_arrays(gt_dict: Mapping[str, Any], results: list[dict], *, iou_type: Io
     ``groups`` maps a name to the image ids it covers (default: ``{"all": every image}``); each group
     gets its own accumulation, so AP of a group is exactly what COCOeval gives on those images alone.
     The backends add keys to ground-truth records; ``copy_records=False`` skips protecting the caller's
-    records (for a ``gt_dict`` made just for this call, as :func:`gt_for_cocoeval` makes).
+    annotation records (for a ``gt_dict`` made just for this call, as :func:`gt_for_cocoeval` makes).
+    Image ids are mapped to 1..M internally (same order) and back, so any int or str ids work.
     """
     if iou_type not in ("segm", "bbox"):
         raise ValueError(f"iou_type must be 'segm' or 'bbox', got {iou_type!r}")
+    if backend not in ("faster", "pycocotools"):
+        raise ValueError(f"backend must be 'faster' or 'pycocotools', got {backend!r}")
     all_ids = [img["id"] for img in gt_dict["images"]]
     groups = {"all": all_ids} if groups is None else {k: list(v) for k, v in groups.items()}
-    results = [dict(r, category_id=1) for r in results]
     gt_dict = _record_copies(gt_dict) if copy_records else dict(gt_dict)
-    if backend == "pycocotools":
-        return _pycocotools_arrays(gt_dict, results, iou_type, groups)
-    if backend == "faster":
-        return _faster_arrays(gt_dict, results, iou_type, groups)
-    raise ValueError(f"backend must be 'faster' or 'pycocotools', got {backend!r}")
+    # internal image ids 1..M in the order COCOeval sorts the file's own ids (ties between equal scores
+    # of different images break by that order): faster-coco-eval fails on string or negative ids
+    internal = _internal_image_ids(all_ids)
+    gt_dict["images"] = [dict(img, id=internal[img["id"]]) for img in gt_dict["images"]]
+    for ann in gt_dict["annotations"]:  # fresh copies either way (see copy_records)
+        ann["image_id"] = internal[ann["image_id"]]
+    results = [dict(r, category_id=1, image_id=internal[r["image_id"]]) for r in results]
+    run = _pycocotools_arrays if backend == "pycocotools" else _faster_arrays
+    out = run(gt_dict, results, iou_type, {k: [internal[i] for i in v] for k, v in groups.items()})
+    for name, ids in groups.items():
+        out[name].image_ids = list(ids)
+    return out
+
+
+def _internal_image_ids(ids: Sequence[Any]) -> dict[Any, int]:
+    """``{file id: 1..M}`` preserving COCOeval's sort order (numbers ascending, then strings)."""
+    numbers_first = sorted((i for i in ids if not isinstance(i, str)), key=float)
+    strings = sorted(i for i in ids if isinstance(i, str))
+    return {orig: k + 1 for k, orig in enumerate(numbers_first + strings)}
 
 
 def _pycocotools_arrays(gt_dict, results, iou_type, groups) -> dict[str, CocoArrays]:
