@@ -19,13 +19,14 @@ from .fcos_losses import fcos_losses
 from .fcos_postprocess import Detections, detect_one_image
 from .fcos_targets import assign_targets, level_locations
 from .fpn import FPN
-from .inputs import as_image_list, needs_tiling, prepare_batch, resized_size, tile_windows
+from .inputs import ImageBatch, as_image_list, needs_tiling, prepare_batch, resized_size, tile_windows
 from .mask_head import SAGMaskHead, mask_loss, select_class
 from .maskiou_head import MaskIoUHead, maskiou_loss, maskiou_targets
 from ..instances import BoxMasks
 from .paste import clip_boxes, paste_masks
 from .proposals import mask_targets_and_ratios, polygon_mask_targets_and_ratios, sample_foreground
 from .roi_assign import pool_rois
+from .structures import FCOSOutputs, MaskRoIs, PyramidFeatures, ScaledTargets
 
 _MASK_STRIDES = [8, 16, 32]  # P3-P5 feed the mask branch
 _ROI_CHUNK = 512             # RoIs per mask-head call at inference (bounds memory)
@@ -48,25 +49,18 @@ class CenterMask(nn.Module):
         self._generator = torch.Generator().manual_seed(c.seed)
 
     # ------------------------------------------------------------------ shared pieces
-    def _features(self, batch: Tensor) -> tuple[list[Tensor], list[Tensor], list[list[Tensor]]]:
-        features = self.fpn(self.backbone(batch))
-        cls, reg, ctr = self.fcos_head(features)
+    def _features(self, batch: Tensor) -> PyramidFeatures:
+        levels = self.fpn(self.backbone(batch))
         locations = [level_locations(f.shape[-2], f.shape[-1], s, f.device)
-                     for f, s in zip(features, self.config.fpn_strides)]
-        return features, locations, [cls, reg, ctr]
+                     for f, s in zip(levels, self.config.fpn_strides)]
+        return PyramidFeatures(levels, locations, FCOSOutputs(*self.fcos_head(levels)))
 
-    @staticmethod
-    def _per_image(outputs: list[list[Tensor]], index: int) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        cls, reg, ctr = outputs
-        return ([c[index].permute(1, 2, 0).reshape(-1, c.shape[1]) for c in cls],
-                [r[index].permute(1, 2, 0).reshape(-1, 4) for r in reg],
-                [t[index].reshape(-1) for t in ctr])
-
-    def _detect(self, locations: list[Tensor], outputs: list[list[Tensor]], index: int, training: bool) -> Detections:
+    def _detect(self, feats: PyramidFeatures, index: int, training: bool) -> Detections:
         c = self.config
-        cls, reg, ctr = self._per_image(outputs, index)
+        out = feats.fcos.image(index)
         post = c.post_nms_topk_train if training else c.post_nms_topk_test  # the cap by mask score comes later
-        return detect_one_image(locations, list(c.fpn_strides), cls, reg, ctr, threshold=c.inference_threshold,
+        return detect_one_image(feats.locations, list(c.fpn_strides), out.cls, out.reg, out.ctr,
+                                threshold=c.inference_threshold,
                                 pre_nms_topk=c.pre_nms_topk_train if training else c.pre_nms_topk_test,
                                 nms_threshold=c.nms_threshold, post_nms_topk=post)
 
@@ -85,30 +79,29 @@ class CenterMask(nn.Module):
         sizes = [resized_size(im.shape[-2], im.shape[-1], c.train_min_sizes[k], c.train_max_size)
                  for im, k in zip(images, choices)]
         batch = prepare_batch(images, sizes, c.pixel_mean, c.pixel_std, c.size_divisibility)
-        features, locations, outputs = self._features(batch.tensor)
+        feats = self._features(batch.tensor)
         strides = list(c.fpn_strides)
         all_cls, all_reg, all_ctr, all_labels, all_reg_t = [], [], [], [], []
-        resized_boxes, gt_classes = [], []
+        scaled = ScaledTargets([], [])
         for i, target in enumerate(targets):
             self._check_target(target, images[i], i)
             sy, sx = batch.scales[i]
             boxes = target["boxes"].to(torch.float32) * torch.tensor([sx, sy, sx, sy], device=target["boxes"].device)
             boxes = boxes.to(batch.tensor.device)
             classes = target["labels"].to(batch.tensor.device).long() - 1
-            resized_boxes.append(boxes)
-            gt_classes.append(classes)
-            assigned = assign_targets(locations, strides, list(c.sizes_of_interest), boxes, classes,
+            scaled.boxes.append(boxes)
+            scaled.classes.append(classes)
+            assigned = assign_targets(feats.locations, strides, list(c.sizes_of_interest), boxes, classes,
                                       c.num_classes, c.center_sample_radius)
-            cls, reg, ctr = self._per_image(outputs, i)
-            all_cls.append(torch.cat(cls))
-            all_reg.append(torch.cat(reg))
-            all_ctr.append(torch.cat(ctr))
+            out = feats.fcos.image(i)
+            all_cls.append(torch.cat(out.cls))
+            all_reg.append(torch.cat(out.reg))
+            all_ctr.append(torch.cat(out.ctr))
             all_labels.append(assigned.labels)
             all_reg_t.append(assigned.reg)
         losses = fcos_losses(torch.cat(all_cls), torch.cat(all_reg), torch.cat(all_ctr), torch.cat(all_labels),
                              torch.cat(all_reg_t), c.num_classes, c.focal_alpha, c.focal_gamma)
-        losses.update(self._mask_losses(images, targets, batch, features, locations, outputs,
-                                        resized_boxes, gt_classes))
+        losses.update(self._mask_losses(targets, batch, feats, scaled))
         return losses
 
     @staticmethod
@@ -125,38 +118,47 @@ class CenterMask(nn.Module):
             raise DataError(f"masks must be N x H x W = {(n, *image.shape[-2:])}, got {tuple(target['masks'].shape)}",
                             record=f"targets[{index}]")
 
-    def _mask_losses(self, images, targets, batch, features, locations, outputs, resized_boxes, gt_classes):
+    @torch.no_grad()
+    def _mask_rois(self, targets: list[dict[str, Tensor]], batch: ImageBatch, feats: PyramidFeatures,
+                   scaled: ScaledTargets) -> MaskRoIs:
+        """The mask branch's training RoIs: FCOS proposals (plus the ground-truth boxes) matched at IoU
+        0.5, sub-sampled, with their 28 x 28 targets (polygons rasterised per RoI as detectron2 does, or
+        cropped from the bitmasks of RLE ground truth) and area ratios."""
         c = self.config
-        fg_boxes, fg_classes, mask_t, ratios = [], [], [], []
-        with torch.no_grad():
-            for i, target in enumerate(targets):
-                proposals = self._detect(locations, [[o.detach() for o in out] for out in outputs], i, training=True)
-                fg = sample_foreground(proposals.boxes, resized_boxes[i], batch_size=c.roi_batch_size_per_image,
-                                       positive_fraction=c.roi_positive_fraction,
-                                       iou_threshold=c.roi_iou_threshold, generator=self._generator)
-                sy, sx = batch.scales[i]
-                original = fg.boxes / torch.tensor([sx, sy, sx, sy], device=fg.boxes.device)
-                if target.get("polygons") is not None:  # polygon GT: rasterised per RoI as detectron2 does
-                    t, r = polygon_mask_targets_and_ratios(target["polygons"], fg.matched.cpu(), original.cpu(),
-                                                           2 * c.pooler_resolution)
-                else:  # RLE / bitmask GT
-                    t, r = mask_targets_and_ratios(target["masks"], fg.matched.to(target["masks"].device),
-                                                   original.to(target["masks"].device), 2 * c.pooler_resolution)
-                fg_boxes.append(fg.boxes)
-                fg_classes.append(gt_classes[i][fg.matched])
-                mask_t.append(t.to(fg.boxes.device))
-                ratios.append(r.to(fg.boxes.device))
-        classes = torch.cat(fg_classes)
-        pooled = pool_rois(features[:3], _MASK_STRIDES, fg_boxes, [h * w for h, w in batch.sizes],
+        detached = PyramidFeatures(feats.levels, feats.locations, feats.fcos.detached())
+        boxes, classes, mask_t, ratios = [], [], [], []
+        for i, target in enumerate(targets):
+            proposals = self._detect(detached, i, training=True)
+            fg = sample_foreground(proposals.boxes, scaled.boxes[i], batch_size=c.roi_batch_size_per_image,
+                                   positive_fraction=c.roi_positive_fraction,
+                                   iou_threshold=c.roi_iou_threshold, generator=self._generator)
+            sy, sx = batch.scales[i]
+            original = fg.boxes / torch.tensor([sx, sy, sx, sy], device=fg.boxes.device)
+            if target.get("polygons") is not None:
+                t, r = polygon_mask_targets_and_ratios(target["polygons"], fg.matched.cpu(), original.cpu(),
+                                                       2 * c.pooler_resolution)
+            else:
+                t, r = mask_targets_and_ratios(target["masks"], fg.matched.to(target["masks"].device),
+                                               original.to(target["masks"].device), 2 * c.pooler_resolution)
+            boxes.append(fg.boxes)
+            classes.append(scaled.classes[i][fg.matched])
+            mask_t.append(t.to(fg.boxes.device))
+            ratios.append(r.to(fg.boxes.device))
+        return MaskRoIs(boxes, torch.cat(classes), torch.cat(mask_t), torch.cat(ratios))
+
+    def _mask_losses(self, targets: list[dict[str, Tensor]], batch: ImageBatch, feats: PyramidFeatures,
+                     scaled: ScaledTargets) -> dict[str, Tensor]:
+        c = self.config
+        rois = self._mask_rois(targets, batch, feats, scaled)
+        pooled = pool_rois(feats.levels[:3], _MASK_STRIDES, rois.boxes, [h * w for h, w in batch.sizes],
                            c.pooler_resolution)
         logits = self.mask_head(pooled)
-        targets_28 = torch.cat(mask_t)
-        losses = {"loss_mask": mask_loss(logits, classes, targets_28)}
+        losses = {"loss_mask": mask_loss(logits, rois.classes, rois.mask_targets)}
         if self.maskiou_head is not None:
-            selected = select_class(logits, classes) if len(classes) else logits[:, 0]
+            selected = select_class(logits, rois.classes) if len(rois.classes) else logits[:, 0]
             pred_iou = self.maskiou_head(pooled, selected.sigmoid()[:, None])
-            target_iou = maskiou_targets(selected, targets_28, torch.cat(ratios))
-            losses["loss_maskiou"] = maskiou_loss(pred_iou, classes, target_iou, c.maskiou_loss_weight)
+            target_iou = maskiou_targets(selected, rois.mask_targets, rois.area_ratios)
+            losses["loss_maskiou"] = maskiou_loss(pred_iou, rois.classes, target_iou, c.maskiou_loss_weight)
         return losses
 
     # ------------------------------------------------------------------ inference
@@ -186,11 +188,11 @@ class CenterMask(nn.Module):
         c = self.config
         sizes = [resized_size(im.shape[-2], im.shape[-1], c.test_min_size, c.test_max_size) for im in images]
         batch = prepare_batch(images, sizes, c.pixel_mean, c.pixel_std, c.size_divisibility)
-        features, locations, outputs = self._features(batch.tensor)
+        feats = self._features(batch.tensor)
         results = []
         for i, image in enumerate(images):
-            det = self._detect(locations, outputs, i, training=False)
-            mask_probs, iou = self._masks_for(features, i, det, batch.sizes[i])
+            det = self._detect(feats, i, training=False)
+            mask_probs, iou = self._masks_for(feats.levels, i, det, batch.sizes[i])
             height, width = image.shape[-2:]
             sy, sx = batch.scales[i]
             boxes = clip_boxes(det.boxes / torch.tensor([sx, sy, sx, sy], device=det.boxes.device), height, width)
