@@ -36,7 +36,7 @@ TINY: dict[str, dict] = {
                                                             "model.kwargs": {"width_mult": 0.125}}},
     "05_error_analysis": {"eval_split": "test", "max_eval_images": 8, "worst_n": 2},
     "06_browse_predictions": {"eval_split": "test", "max_eval_images": 8},
-    "07_apply_to_your_images": {"max_images": 3, "score_threshold": 0.0},  # the first model trained in the run
+    "07_apply_to_your_images": {"max_images": 3, "min_score": 0.0},  # the first model trained in the run
 }
 #: Notebooks whose numbers depend on the seed (which images are sampled, how models initialise).
 SEED_SENSITIVE = ("01_explore_data", "02_synthetic_data", "03_train_unet", "04_train_centermask")

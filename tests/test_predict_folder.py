@@ -87,7 +87,7 @@ def test_folder_gives_json_label_tiffs_and_table(folder):
 
 def test_score_threshold_and_preprocess(folder):
     root, ckpt, images, _ = folder
-    code, out, _, _ = _predict(root, ckpt, images, "thr", "--score-threshold", "0.9", "--preprocess", "livecell")
+    code, out, _, _ = _predict(root, ckpt, images, "thr", "--min-score", "0.9", "--preprocess", "livecell")
     assert code == 0
     assert all(r["score"] >= 0.9 for r in json.loads(out.read_text()))
 

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--convert", action=argparse.BooleanOptionalAction, default=True,
                         help="convert RGB / 16-bit / float images to 8-bit grey by the rule above (on by default "
                              "for predict, unlike train and synth); --no-convert refuses anything but 8-bit grey")
-    parser.add_argument("--score-threshold", type=probability, default=0.0,
-                        help="drop instances scoring below this value in [0, 1] (default 0: keep all)")
+    parser.add_argument("--min-score", "--score-threshold", dest="min_score", type=probability, default=0.0,
+                        help="save only instances scoring at least this value in [0, 1] (default 0: keep all, "
+                             "as AP needs; the F1 operating point is evaluate's --score-threshold)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--no-progress", "--batch", dest="no_progress", action="store_true",
                         help="no progress bar (batch jobs, logs)")
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             sources = folder_sources(args.images)
         model, device = load_model(args.weights if args.weights is not None else args.checkpoint, args.device)
         run = run_prediction(model, device, sources, out=args.out, labels_dir=args.labels, table=args.table,
-                             score_threshold=args.score_threshold, preprocess=args.preprocess,
+                             min_score=args.min_score, preprocess=args.preprocess,
                              convert=args.convert, progress=not args.no_progress, shard=True)
         if rank_and_world()[0] == 0:
             extra = "".join(f", {what} -> {path}" for what, path in (("label TIFFs", args.labels),

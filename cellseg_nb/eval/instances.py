@@ -237,11 +237,14 @@ def _r2(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1] ** 2)
 
 
-def evaluate_many(gt: CocoDataset | str | Path, predictions: dict[str, Sequence[dict] | str | Path],
-                  **kwargs: Any) -> dict[str, InstanceEvaluation]:
-    """:func:`evaluate_instances` for several models on the same ground truth (loaded once)."""
+def evaluate_many(gt: CocoDataset | str | Path, predictions: dict[str, Sequence[dict] | str | Path], *,
+                  score_threshold: float = 0.5, iou_type: IouType = "segm",
+                  backend: Backend = "faster") -> dict[str, InstanceEvaluation]:
+    """:func:`evaluate_instances` for several models on the same ground truth (loaded once), all at the
+    same operating point ``score_threshold``."""
     gt = gt if isinstance(gt, CocoDataset) else load_coco(gt)
-    return {name: evaluate_instances(gt, preds, **kwargs) for name, preds in predictions.items()}
+    return {name: evaluate_instances(gt, preds, iou_type=iou_type, score_threshold=score_threshold,
+                                     backend=backend) for name, preds in predictions.items()}
 
 
 __all__: Iterable[str] = ("InstanceEvaluation", "evaluate_instances", "evaluate_many", "SUMMARY_KEYS")

@@ -98,7 +98,7 @@ def _keep(masks: Masks, scores: Any, threshold: float) -> tuple[Masks, np.ndarra
 
 
 def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read: Reader | None = None,
-                   score_threshold: float = 0.0, on_image: Hook | None = None, progress: bool = True,
+                   min_score: float = 0.0, on_image: Hook | None = None, progress: bool = True,
                    desc: str = "predict", shard: bool = False) -> PredictionRun:
     """Run ``predictor`` on every image of ``sources`` and return the COCO records of all images, in input
     order. With ``shard`` and an initialised process group, this rank predicts only its share and every
@@ -106,14 +106,14 @@ def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read
     rank-0-only callers never wait on other ranks) the process predicts every image.
 
     ``read`` defaults to :func:`read_source`; ``on_image`` sees each image's kept instances (e.g. writes
-    its label TIFF) and may return a table row. Instances scoring below ``score_threshold`` are dropped.
+    its label TIFF) and may return a table row. Instances scoring below ``min_score`` are dropped.
     """
     from tqdm.auto import tqdm
 
     from ..eval.predictions import masks_to_results
 
-    if not 0.0 <= score_threshold <= 1.0:
-        raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+    if not 0.0 <= min_score <= 1.0:
+        raise ValueError(f"min_score must be in [0, 1], got {min_score}")
     read = read or read_source
     rank, world = rank_and_world() if shard else (0, 1)
     mine = list(range(rank, len(sources), world))
@@ -124,7 +124,7 @@ def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read
         image = read(source)
         t0 = time.perf_counter()
         masks, scores = predictor(image, source)
-        masks, scores = _keep(masks, scores, score_threshold)
+        masks, scores = _keep(masks, scores, min_score)
         seconds = time.perf_counter() - t0
         row = on_image(ImagePrediction(source, image, masks, scores, seconds)) if on_image else None
         per_image.append((i, masks_to_results(source.key, masks, scores), row))

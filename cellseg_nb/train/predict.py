@@ -126,7 +126,7 @@ def write_table(path: str | Path, rows: Iterable[dict]) -> Path:
 
 def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequence[ImageSource], *,
                    out: str | Path | None = None, labels_dir: str | Path | None = None,
-                   table: str | Path | None = None, score_threshold: float = 0.0, preprocess: str = "none",
+                   table: str | Path | None = None, min_score: float = 0.0, preprocess: str = "none",
                    convert: bool = True, progress: bool = True, shard: bool = False) -> PredictionRun:
     """Predict ``sources`` with ``model`` through the one loop; write results json, label TIFFs and table.
 
@@ -158,7 +158,7 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
             write_label_tiff(labels_path / label_tiff_name(pred.source.file_name), labels)
         return image_row(pred, labels)
 
-    run = predict_images(sources, model_predictor(model, device), read=read, score_threshold=score_threshold,
+    run = predict_images(sources, model_predictor(model, device), read=read, min_score=min_score,
                          on_image=on_image, progress=progress, shard=shard)
     if not shard or rank_and_world()[0] == 0:
         if out is not None:
@@ -169,7 +169,7 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
 
 
 def predict_dataset(checkpoint: str | Path, annotations: str | Path | CocoDataset, images: str | Path,
-                    out: str | Path | None = None, *, device: str = "auto", score_threshold: float = 0.0,
+                    out: str | Path | None = None, *, device: str = "auto", min_score: float = 0.0,
                     labels_dir: str | Path | None = None, table: str | Path | None = None,
                     preprocess: str = "none", progress: bool = True) -> list[dict]:
     """COCO results for every image of ``annotations`` (found under ``images``); written to ``out``.
@@ -177,16 +177,16 @@ def predict_dataset(checkpoint: str | Path, annotations: str | Path | CocoDatase
     gt = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     model, dev = load_model(checkpoint, device)
     return run_prediction(model, dev, coco_sources(gt, images), out=out, labels_dir=labels_dir, table=table,
-                          score_threshold=score_threshold, preprocess=preprocess, progress=progress).records
+                          min_score=min_score, preprocess=preprocess, progress=progress).records
 
 
 def predict_folder(checkpoint: str | Path, images: str | Path | Sequence[str | Path], out: str | Path | None = None,
-                   *, device: str = "auto", score_threshold: float = 0.0, labels_dir: str | Path | None = None,
+                   *, device: str = "auto", min_score: float = 0.0, labels_dir: str | Path | None = None,
                    table: str | Path | None = None, preprocess: str = "none", convert: bool = True,
                    progress: bool = True, files: Iterable[Path] | None = None) -> list[dict]:
     """Results for every image of folders / files (no annotations): ``image_id`` is the file name."""
     model, dev = load_model(checkpoint, device)
     sources = folder_sources(list(files) if files is not None else images)
     return run_prediction(model, dev, sources, out=out, labels_dir=labels_dir, table=table,
-                          score_threshold=score_threshold, preprocess=preprocess, convert=convert,
+                          min_score=min_score, preprocess=preprocess, convert=convert,
                           progress=progress).records

@@ -50,15 +50,15 @@ def growth_figures(frame: pd.DataFrame) -> dict[str, Figure]:
 
 
 def overlay_examples(records: Sequence[dict], images: Sequence[tuple[str, Any]], read: Callable[[Any], np.ndarray],
-                     *, n_images: int = 4, seed: int = 0, score_threshold: float = 0.0,
+                     *, n_images: int = 4, seed: int = 0, min_score: float = 0.0,
                      columns: int = 2) -> Figure:
     """Predicted outlines on ``n_images`` images drawn at random (``seed``) from ``images`` =
-    ``[(key, what read() takes)]``; each title gives the file and its count at ``score_threshold``."""
+    ``[(key, what read() takes)]``; each title gives the file and its count at ``min_score``."""
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(images), size=min(n_images, len(images)), replace=False).tolist())
     by_key: dict[Any, list[dict]] = {}
     for rec in records:
-        if rec["score"] >= score_threshold:
+        if rec["score"] >= min_score:
             by_key.setdefault(rec["image_id"], []).append(rec)
     tiles = []
     for i in chosen:
