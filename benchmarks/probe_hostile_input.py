@@ -498,6 +498,20 @@ def probes() -> list[Probe]:
          "probe(lambda: masks_to_results(1, np.ones((1, 4, 4), bool), [float('nan')]))", ("ValueError",), ("NaN",)),
         ("evaluate_instances", "bbox-less results: APs/APm/APl vs pycocotools on the same file",
          "equal (no silently wrong number)", _BBOXLESS, None, ("RETURNED equal",)),
+        ("evaluate_instances", "ground-truth cell with id 0, perfect predictions",
+         "AP 1.0 (pycocotools on the raw file counts that match as a false positive)",
+         "from cellseg_nb.data.coco import dataset_from_dict\nfrom cellseg_nb.eval import evaluate_instances\n"
+         "d = json.load(open('%WS%/gt.json')); d['annotations'][0]['id'] = 0\n"
+         "p = [{'image_id': a['image_id'], 'score': 0.9, 'segmentation': a['segmentation']} for a in d['annotations']]\n"
+         "probe(lambda: round(evaluate_instances(dataset_from_dict(d), p).summary['AP'], 6))", None, ("RETURNED 1.0",)),
+        ("evaluate_instances", "string image ids ('a', 'b')", "same numbers as ids 1, 2",
+         "from cellseg_nb.data.coco import dataset_from_dict\nfrom cellseg_nb.eval import evaluate_instances\n"
+         "d = json.load(open('%WS%/gt.json')); p = json.load(open('%WS%/pred.json'))\n"
+         "a = evaluate_instances(dataset_from_dict(d), p).summary['AP']\n"
+         "ren = {1: 'a', 2: 'b'}\nfor x in d['images']: x['id'] = ren[x['id']]\n"
+         "for x in d['annotations'] + p: x['image_id'] = ren[x['image_id']]\n"
+         "b = evaluate_instances(dataset_from_dict(d), p).summary['AP']\n"
+         "probe(lambda: 'same' if a == b else f'differ {a} {b}')", None, ("RETURNED same",)),
         ("generate_demo_dataset", "dest holds other files", "OutputError, nothing touched",
          "from cellseg_nb.demo import generate_demo_dataset\n"
          "probe(lambda: generate_demo_dataset('%WS%/foreign', images_per_type=1, cell_types=['A172']))",
