@@ -38,6 +38,60 @@ def test_rle_decoder_matches_pycocotools_encoder():
         assert runs.sum() == h * w
 
 
+def _reference_runs(s: str, h: int, w: int):
+    """pycocotools' rleFrString transcribed as a plain loop, plus the stated limits; None when invalid."""
+    runs, p = [], 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s):
+                return None                      # cut off mid-value
+            c = ord(s[p]) - 48
+            if not 0 <= c <= 63:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if k > 12:
+            return None
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    if not runs or min(runs) < 0 or sum(runs) != h * w:
+        return None
+    return runs
+
+
+def test_batch_verdicts_match_a_plain_loop_decoder():
+    """Many strings checked in one vectorised pass: valid pycocotools strings mixed with random ones
+    (in and out of the alphabet) get the verdict and runs of an independent loop decoder, no cross-talk."""
+    from cellseg_nb.data.records import _decode_many
+
+    rng = np.random.default_rng(3)
+    strings, sizes = [], []
+    for trial in range(400):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        if trial % 2:
+            mask = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+            s = mask_utils.encode(np.asfortranarray(mask))["counts"].decode()
+        else:
+            alphabet = [chr(c) for c in range(44, 116)]          # mostly '0'..'o', a few outside
+            s = "".join(rng.choice(alphabet, size=int(rng.integers(0, 8))))
+        strings.append(s)
+        sizes.append((h, w))
+    problems, runs, owner = _decode_many(strings, sizes)
+    n_valid = 0
+    for i, (s, (h, w)) in enumerate(zip(strings, sizes)):
+        expected = _reference_runs(s, h, w)
+        assert (problems[i] is None) == (expected is not None), (s, h, w, problems[i])
+        if expected is not None:
+            n_valid += 1
+            assert runs[owner == i].tolist() == expected
+    assert n_valid >= 200                                         # the pycocotools half at least
+
+
 @pytest.mark.parametrize("counts, problem", [
     ("!!!garbage", "character '!'"),
     ("", "empty"),

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..data.coco import CocoDataset, load_coco, read_json
-from ..data.records import bbox_problem, id_problem, is_real, is_whole, polygons_problem, rle_problem
+from ..data.records import (bbox_problem, id_problem, is_real, is_whole, polygons_problem, rle_counts_problems,
+                            rle_problem)
 from ..errors import DataError
 
 
@@ -124,12 +125,23 @@ def validate_results(results: Sequence[Any], gt: CocoDataset, *, source: str | P
     if not isinstance(results, (list, tuple)):
         raise DataError("predictions must be a list of COCO result records", file=source)
     out = []
+    first_problem: tuple[int, str] | None = None
     for i, rec in enumerate(results):
-        name = _record_name(rec, i)
         problem, normalised = _check_record(rec, gt, mask_utils)
         if problem:
-            raise DataError(problem, file=source, record=name)
+            first_problem = (i, problem)
+            break
         out.append(normalised)
+    # compressed strings are decoded together, in one vectorised pass (records.rle_counts_problems)
+    strings = [i for i, rec in enumerate(out) if _given_compressed(results[i]["segmentation"])]
+    verdicts = rle_counts_problems([out[i]["segmentation"]["counts"] for i in strings],
+                                   [out[i]["segmentation"]["size"] for i in strings])
+    bad_rle = next(((i, problem) for i, problem in zip(strings, verdicts) if problem), None)
+    if bad_rle is not None and (first_problem is None or bad_rle[0] < first_problem[0]):
+        first_problem = bad_rle
+    if first_problem is not None:
+        i, problem = first_problem
+        raise DataError(problem, file=source, record=_record_name(results[i], i))
     with_box = [i for i, rec in enumerate(out) if "bbox" in rec]
     if with_box and len(with_box) != len(out):
         first_without = next(i for i, rec in enumerate(out) if "bbox" not in rec)
@@ -201,7 +213,7 @@ def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> di
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if not isinstance(seg, dict) or "size" not in seg or "counts" not in seg:
         raise _BadSegmentation("segmentation must be an RLE object with 'size' and 'counts' (or a polygon list)")
-    problem = rle_problem(seg, (height, width))
+    problem = rle_problem(seg, (height, width), check_counts=False)
     if problem:
         raise _BadSegmentation(problem)
     counts = seg["counts"]
@@ -209,5 +221,10 @@ def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> di
         rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    return {"size": [height, width], "counts": counts}
+        counts = counts.decode("ascii", errors="replace")   # a non-ASCII byte then fails the decode check
+    return {"size": [height, width], "counts": counts}  # decoded and checked later with all others
+
+
+def _given_compressed(seg: Any) -> bool:
+    """A segmentation given as a compressed RLE string (checked by :func:`rle_counts_problems`)."""
+    return isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes))
