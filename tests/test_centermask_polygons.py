@@ -11,8 +11,8 @@ from pycocotools import mask as mask_utils
 from cellseg_nb.data.datasets import InstanceDataset
 from cellseg_nb.data.polygons import clip_polygon, transform_polygon
 from cellseg_nb.data.transforms import AugmentConfig, Geometry, apply_geometry
-from cellseg_nb.models.centermask.proposals import (mask_targets_and_ratios, polygon_area,
-                                                    polygon_mask_targets_and_ratios)
+from cellseg_nb.data.geometry import polygon_area
+from cellseg_nb.models.centermask.proposals import mask_targets_and_ratios, polygon_mask_targets_and_ratios
 
 RECT = np.array([2.0, 2.0, 10.0, 2.0, 10.0, 6.0, 2.0, 6.0])  # x 2..10, y 2..6: area 32
 

@@ -6,7 +6,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from cellseg_nb.data.cache import TargetCache
-from cellseg_nb.data.targets import boxes_from_masks, instance_masks, semantic_target
+from cellseg_nb.data.geometry import boxes_from_masks
+from cellseg_nb.data.targets import instance_masks, semantic_target
 
 
 def _two_overlapping() -> np.ndarray:

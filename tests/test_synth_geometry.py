@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from cellseg_nb.synth.geometry import (clip_to_rectangle, polygon_area, quantize, rasterize_window, rigid_matrix,
+from cellseg_nb.data.geometry import polygon_area
+from cellseg_nb.synth.geometry import (clip_to_rectangle, quantize, rasterize_window, rigid_matrix,
                                        transform_points, window_of)
 
 

@@ -22,7 +22,8 @@ from .coco import CocoDataset, OnError, load_coco
 from .images import read_image
 from .layout import ImageLocator
 from .polygons import window_polygons
-from .targets import DEFAULT_BOUNDARY_WIDTH, RasterTargets, boxes_from_masks, rasterize
+from .geometry import boxes_from_masks
+from .targets import DEFAULT_BOUNDARY_WIDTH, RasterTargets, rasterize
 from .transforms import (AugmentConfig, Geometry, apply_geometry, augment_config, crop_size_pair, draw_geometry,
                          draw_window, jitter_intensity)
 

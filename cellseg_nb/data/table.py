@@ -15,23 +15,19 @@ import pandas as pd
 
 from ..celltypes import CELL_TYPES, DISPLAY_NAMES, parse_file_name
 from .coco import CocoDataset, OnError
-from .targets import annotation_rle, rle_areas
+from .geometry import annotation_rle, confluence, rle_areas
 
 TABLE_COLUMNS = ("image_id", "file_name", "cell_type", "display_cell_type", "well", "location", "elapsed_hours",
                  "crop", "synthetic", "width", "height", "cells", "confluence", "mean_cell_area")
 
 
 def _image_measures(dataset: CocoDataset, img: dict) -> tuple[int, float, float]:
-    from pycocotools import mask as mask_utils
-
     anns = dataset.annotations_for(img["id"])
     h, w = int(img["height"]), int(img["width"])
     if not anns:
         return 0, 0.0, math.nan
     rles = [annotation_rle(a, h, w) for a in anns]
-    areas = rle_areas(rles)
-    union = mask_utils.merge(rles, intersect=0) if len(rles) > 1 else rles[0]
-    return len(anns), float(mask_utils.area(union)) / (h * w), float(np.mean(areas))
+    return len(anns), confluence(rles, h, w), float(np.mean(rle_areas(rles)))
 
 
 def image_table(dataset: CocoDataset) -> pd.DataFrame:

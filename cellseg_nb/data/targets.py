@@ -22,22 +22,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
+from .geometry import annotation_rle
+
 BACKGROUND, INTERIOR, BOUNDARY = 0, 1, 2
 DEFAULT_BOUNDARY_WIDTH = 2
 _EIGHT = np.ones((3, 3), dtype=bool)
-
-
-def annotation_rle(ann: Mapping[str, Any], height: int, width: int) -> dict:
-    """The annotation's segmentation as one compressed RLE, as ``pycocotools.COCO.annToRLE`` builds it."""
-    from pycocotools import mask as mask_utils
-
-    seg = ann["segmentation"]
-    if isinstance(seg, list):
-        return mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
-    if isinstance(seg.get("counts"), list):
-        return mask_utils.frPyObjects(seg, height, width)
-    counts = seg["counts"]
-    return {"size": list(seg["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
 
 
 def instance_masks(anns: Sequence[Mapping[str, Any]], height: int, width: int) -> np.ndarray:
@@ -48,37 +37,6 @@ def instance_masks(anns: Sequence[Mapping[str, Any]], height: int, width: int) -
         return np.zeros((0, height, width), np.uint8)
     decoded = mask_utils.decode([annotation_rle(a, height, width) for a in anns])
     return np.ascontiguousarray(np.moveaxis(decoded, -1, 0))
-
-
-def rle_areas(rles: Sequence[dict]) -> np.ndarray:
-    """Pixel areas of RLEs as float64.
-
-    ``pycocotools.mask.area`` overflows for lists of more than 255 masks under numpy 2 (it sizes a
-    placeholder array as uint8), so the list is passed in chunks.
-    """
-    from pycocotools import mask as mask_utils
-
-    rles = list(rles)
-    if not rles:
-        return np.zeros(0)
-    return np.concatenate([np.asarray(mask_utils.area(rles[i:i + 255]), dtype=np.float64)
-                           for i in range(0, len(rles), 255)])
-
-
-def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """``N x 4`` float32 boxes ``(x1, y1, x2, y2)`` with exclusive max (pixel extent); empty masks give zeros."""
-    masks = np.asarray(masks).astype(bool)
-    boxes = np.zeros((len(masks), 4), np.float32)
-    if len(masks):
-        rows, cols = masks.any(2), masks.any(1)
-        h, w = masks.shape[1:]
-        filled = rows.any(1)
-        boxes[:, 0] = cols.argmax(1)
-        boxes[:, 1] = rows.argmax(1)
-        boxes[:, 2] = w - cols[:, ::-1].argmax(1)
-        boxes[:, 3] = h - rows[:, ::-1].argmax(1)
-        boxes[~filled] = 0
-    return boxes
 
 
 @dataclass

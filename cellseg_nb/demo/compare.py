@@ -14,10 +14,11 @@ import numpy as np
 from ..celltypes import CELL_TYPES, parse_file_name
 from ..data.coco import CocoDataset, load_coco
 from ..data.images import read_image
+from ..data.geometry import polygon_annotation
 from ..data.layout import annotation_relpath
 from .generate import generate_image
 from .growth import Acquisition
-from .layout import annotation_record, image_record
+from .layout import image_record
 from .measure import cell_statistics, image_statistics, summarize_by_type
 
 
@@ -52,7 +53,7 @@ def compare_with_sample(sample_root: str | Path, seed: int = 0, repeats: int = 1
             image_id = len(demo_images) + 1
             demo_images.append(image_record(image_id, demo.file_name, demo.cell_type))
             for poly in demo.polygons:
-                demo_anns.append(annotation_record(len(demo_anns) + 1, image_id, poly))
+                demo_anns.append(polygon_annotation(len(demo_anns) + 1, image_id, poly))
     demo_ds = CocoDataset(images=demo_images, annotations=demo_anns)
     real_ds = load_coco(sample_root / annotation_relpath("val"))
     real = summarize_by_type(real_rows, cell_statistics(real_ds))

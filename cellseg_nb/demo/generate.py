@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..celltypes import CELL_TYPES, canonical_cell_type, format_file_name
+from ..data.geometry import polygon_annotation
 from ..data.images import write_image
 from ..errors import ConfigError
 from . import layout
@@ -124,7 +125,7 @@ def _write_dataset(root: Path, types: list[str], sizes: dict[str, int], images_p
                 imgs.append(layout.image_record(image_id, demo.file_name, cell_type))
                 for poly in demo.polygons:
                     ann_id += 1
-                    anns.append(layout.annotation_record(ann_id, image_id, poly))
+                    anns.append(polygon_annotation(ann_id, image_id, poly))
             start += sizes[split]
             records[split][cell_type] = (imgs, anns)
         log.info("demo data: %s done", cell_type)

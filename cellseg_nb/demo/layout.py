@@ -15,7 +15,6 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..data.layout import SPLITS, annotation_relpath, image_relpath, single_type_relpath
-from .scene import shoelace
 
 CATEGORIES = [{"supercategory": "cell", "id": 1, "name": "cell"}]
 WIDTH, HEIGHT = 704, 520
@@ -35,21 +34,6 @@ def image_record(image_id: int, file_name: str, cell_type: str) -> dict:
         "file_name": file_name,
         "original_filename": file_name.rsplit(".", 1)[0] + ".png",
         "url": f"cellseg-nb-demo://{cell_type}/{file_name}",
-    }
-
-
-def annotation_record(ann_id: int, image_id: int, polygon: np.ndarray) -> dict:
-    """One cell: a single float polygon; ``area`` = shoelace area, ``bbox`` = polygon extent (LIVECell's way)."""
-    xs, ys = polygon[:, 0], polygon[:, 1]
-    x0, y0 = float(xs.min()), float(ys.min())
-    return {
-        "id": ann_id,
-        "image_id": image_id,
-        "category_id": 1,
-        "segmentation": [[float(v) for v in polygon.reshape(-1)]],
-        "area": shoelace(polygon),
-        "bbox": [x0, y0, float(xs.max()) - x0, float(ys.max()) - y0],
-        "iscrowd": 0,
     }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..data.coco import CocoDataset
+from ..data.geometry import annotation_rle, polygon_shape
 
 #: Window of the local standard deviation used for background and foreground estimates.
 TEXTURE_WINDOW = 7
@@ -60,29 +61,6 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     }
 
 
-def polygon_area(xy: np.ndarray) -> float:
-    """Shoelace area of a polygon given as an (N, 2) array (absolute value)."""
-    x, y = xy[:, 0], xy[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def polygon_shape(xy: np.ndarray) -> tuple[float, float]:
-    """(elongation, solidity) of a polygon: major/minor axis of its vertex-moment ellipse and
-    polygon area / convex-hull area."""
-    from scipy.spatial import ConvexHull
-
-    centred = xy - xy.mean(axis=0)
-    cov = np.cov(centred.T)
-    eig = np.sort(np.linalg.eigvalsh(cov))
-    elongation = float(np.sqrt(eig[1] / max(eig[0], 1e-9)))
-    try:
-        hull = ConvexHull(xy).volume
-    except Exception:  # degenerate polygon
-        hull = 0.0
-    solidity = float(polygon_area(xy) / hull) if hull > 0 else 1.0
-    return elongation, min(solidity, 1.0)
-
-
 def cell_statistics(ds: CocoDataset) -> list[dict[str, Any]]:
     """One row per annotated image: cell type, count, density, coverage, overlap and per-cell shape lists."""
     from pycocotools import mask as mask_utils
@@ -96,12 +74,11 @@ def cell_statistics(ds: CocoDataset) -> list[dict[str, Any]]:
         overlapping = 0
         masks = []
         for ann in anns:
-            xy = np.asarray(ann["segmentation"][0], dtype=np.float64).reshape(-1, 2)
-            areas.append(polygon_area(xy))
-            e, s = polygon_shape(xy)
-            elong.append(e)
-            solid.append(s)
-            m = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], h, w)))
+            shape = polygon_shape(ann["segmentation"][0])
+            areas.append(shape.area)
+            elong.append(shape.elongation)
+            solid.append(shape.solidity)
+            m = mask_utils.decode(annotation_rle(ann, h, w))
             masks.append(m)
             cover += m
         for m in masks:
@@ -139,6 +116,7 @@ def summarize_by_type(image_rows: list[dict], cell_rows: list[dict]) -> dict[str
         if cells:
             areas = np.concatenate([r["areas"] for r in cells])
             elong = np.concatenate([r["elongations"] for r in cells])
+            elong = elong[np.isfinite(elong)]
             solid = np.concatenate([r["solidities"] for r in cells])
             entry.update({
                 "annotated_images": len(cells),

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..data.geometry import polygon_area
+
 from .morphology import Morphology, cell_outlines, sample_areas
 
 #: Cells whose visible part is smaller than this (px) after clipping at the border are dropped.
@@ -48,15 +50,6 @@ def clip_polygon(xy: np.ndarray, width: float, height: float) -> np.ndarray:
         keep = np.stack([inside, inside != nxt_inside], axis=1)   # (V, 2)
         xy = pts[keep]
     return xy
-
-
-def shoelace(xy: np.ndarray) -> float:
-    """Polygon area by the shoelace formula (absolute value), as LIVECell's ``area`` field."""
-    if len(xy) < 3:
-        return 0.0
-    x, y = xy[:, 0], xy[:, 1]
-    cross = np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0]
-    return float(0.5 * abs(cross))
 
 
 def round_vertices(xy: np.ndarray) -> np.ndarray:
@@ -130,7 +123,7 @@ def place_cells(morph: Morphology, count: int, area_scale: float, width: int, he
         xy = outline_chunks[k // chunk][k % chunk] + (cx, cy)
         if xy[:, 0].min() < 0 or xy[:, 1].min() < 0 or xy[:, 0].max() > width or xy[:, 1].max() > height:
             xy = clip_polygon(xy, float(width), float(height))
-            if len(xy) < 3 or shoelace(xy) < MIN_VISIBLE_AREA:
+            if len(xy) < 3 or polygon_area(xy) < MIN_VISIBLE_AREA:
                 continue
         xy = round_vertices(xy)
         x0, y0, mask = rasterize_local(xy)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.targets import rle_areas  # noqa: F401  (re-exported: evaluation code imports it from here)
+from ..data.geometry import rle_areas
 
 
 @dataclass

@@ -65,7 +65,7 @@ def semantic_table(gt: Any, pred_masks: Mapping[Any, np.ndarray]) -> pd.DataFram
     :data:`PIXEL_KEYS`.
     """
     from ..errors import DataError
-    from .protocol import segmentation_to_rle
+    from ..data.geometry import segmentation_rle
 
     rows = []
     for image_id, mask in pred_masks.items():
@@ -78,7 +78,7 @@ def semantic_table(gt: Any, pred_masks: Mapping[Any, np.ndarray]) -> pd.DataFram
         if mask.shape != (h, w):
             raise DataError(f"mask is {mask.shape[1]}x{mask.shape[0]} (WxH), the image is {w}x{h}",
                             file=gt.path or "<ground truth>", record=f"image id={image_id!r}")
-        gt_rles = [segmentation_to_rle(a["segmentation"], h, w) for a in gt.annotations_for(image_id)]
+        gt_rles = [segmentation_rle(a["segmentation"], h, w) for a in gt.annotations_for(image_id)]
         pred_rle = _encode(mask)
         tp, fp, fn = rle_pixel_counts(gt_rles, [pred_rle], h, w)
         rows.append({"image_id": image_id, "file_name": img["file_name"], "cell_type": cell_type_of(img),

@@ -16,10 +16,11 @@ import numpy as np
 from scipy import ndimage
 
 from ..data.coco import CocoDataset
+from ..data.geometry import polygon_area
 from ..data.images import read_image
 from ..data.layout import ImageLocator
 from ..errors import DataError
-from .geometry import polygon_area, rasterize_window
+from .geometry import rasterize_window
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..data.geometry import polygon_area
 from .bank import BankCell, CellBank
 from .density import Target
-from .geometry import clip_to_rectangle, polygon_area, quantize, rasterize_window, rigid_matrix, transform_points, window_of
+from .geometry import clip_to_rectangle, quantize, rasterize_window, rigid_matrix, transform_points, window_of
 
 ROTATIONS: tuple[str, ...] = ("arbitrary", "right_angles", "none")
 

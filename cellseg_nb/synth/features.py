@@ -7,7 +7,6 @@ statistics from the annotations: count, confluence (covered fraction), overlap, 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Iterable
 
@@ -19,8 +18,9 @@ from skimage.feature import graycomatrix, graycoprops
 from ..celltypes import parse_file_name
 from ..data.coco import CocoDataset, load_coco
 from ..data.images import read_image
+from ..data.geometry import polygon_shape
 from ..data.layout import ImageLocator
-from .geometry import polygon_area, polygon_perimeter, rasterize_full
+from .geometry import rasterize_full
 
 #: Feature columns, in table order.
 FEATURES: tuple[str, ...] = (
@@ -42,14 +42,9 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _shape(poly: np.ndarray) -> tuple[float, float, float]:
-    area = polygon_area(poly)
-    perimeter = polygon_perimeter(poly)
-    circularity = 4.0 * math.pi * area / perimeter ** 2 if perimeter > 0 else 0.0
-    cov = np.cov(poly.T) if len(poly) > 2 else np.eye(2)
-    ev = np.sort(np.linalg.eigvalsh(cov))
-    elongation = math.sqrt(ev[1] / ev[0]) if ev[0] > 1e-9 else 1.0
-    return area, circularity, elongation
+def _mean_finite(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else 0.0
 
 
 def image_features(image: np.ndarray, polygons: list[list[float]]) -> dict[str, float]:
@@ -66,8 +61,8 @@ def image_features(image: np.ndarray, polygons: list[list[float]]) -> dict[str, 
     glcm = graycomatrix(quant[::2, ::2], distances=[1, 3], angles=[0.0, np.pi / 2], levels=levels,
                         symmetric=True, normed=True)
     h, w = image.shape
-    shapes = [_shape(np.asarray(p, dtype=np.float64).reshape(-1, 2)) for p in polygons]
-    areas = np.array([s[0] for s in shapes]) if shapes else np.zeros(0)
+    shapes = [polygon_shape(p) for p in polygons]
+    areas = np.array([s.area for s in shapes]) if shapes else np.zeros(0)
     union = int(rasterize_full(polygons, w, h).sum()) if polygons else 0
     return {
         "intensity_std": float(flat.std()),
@@ -88,8 +83,8 @@ def image_features(image: np.ndarray, polygons: list[list[float]]) -> dict[str, 
         "area_mean": float(areas.mean()) if areas.size else 0.0,
         "area_std": float(areas.std()) if areas.size else 0.0,
         "log_area_mean": float(np.log(np.maximum(areas, 1.0)).mean()) if areas.size else 0.0,
-        "circularity_mean": float(np.mean([s[1] for s in shapes])) if shapes else 0.0,
-        "elongation_mean": float(np.mean([s[2] for s in shapes])) if shapes else 0.0,
+        "circularity_mean": float(np.mean([s.circularity for s in shapes])) if shapes else 0.0,
+        "elongation_mean": _mean_finite([s.elongation for s in shapes]),
     }
 
 

@@ -21,17 +21,6 @@ from pycocotools import mask as mask_utils
 QUANTUM = 1.0 / 64.0
 
 
-def polygon_area(xy: np.ndarray) -> float:
-    """Shoelace area of a closed polygon given as an (N, 2) array of x, y vertices."""
-    x, y = xy[:, 0], xy[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
-def polygon_perimeter(xy: np.ndarray) -> float:
-    """Length of the closed polygon's boundary."""
-    return float(np.sqrt(((xy - np.roll(xy, -1, axis=0)) ** 2).sum(axis=1)).sum())
-
-
 def rigid_matrix(angle_deg: float, flip: bool) -> np.ndarray:
     """2x2 matrix acting on (x, y) column vectors: an optional mirror in x, then a rotation by ``angle_deg``."""
     t = math.radians(angle_deg)

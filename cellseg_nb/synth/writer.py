@@ -24,6 +24,7 @@ from .. import __version__
 from ..atomic import atomic_path, atomic_write_json
 from ..celltypes import CELL_TYPES, canonical_cell_type, format_file_name, parse_file_name
 from ..data.coco import CocoDataset, load_coco
+from ..data.geometry import polygon_annotation
 from ..data.images import read_image, write_image
 from ..data.layout import ImageLocator
 from ..errors import DataError
@@ -31,7 +32,7 @@ from .background import BackgroundConfig, estimate_background
 from .bank import BankConfig, build_cell_bank, cell_type_ids
 from .compose import ComposeConfig, ComposedImage, compose_image
 from .density import DensityConfig, DensitySampler
-from .geometry import polygon_area, rasterize_full
+from .geometry import rasterize_full
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,6 @@ def synthetic_file_name(source_file_name: str, index: int) -> str:
     meta = parse_file_name(source_file_name)
     return format_file_name(meta.cell_type, meta.well, meta.location, int(round(meta.elapsed_hours)), meta.crop,
                             synthetic_index=index)
-
-
-def annotation_record(ann_id: int, image_id: int, polygon: np.ndarray) -> dict:
-    """A LIVECell-style annotation: one polygon, shoelace ``area``, polygon-extent ``bbox``."""
-    x0, y0 = float(polygon[:, 0].min()), float(polygon[:, 1].min())
-    return {
-        "id": ann_id, "image_id": image_id, "category_id": 1,
-        "segmentation": [[float(v) for v in polygon.reshape(-1)]],
-        "area": polygon_area(polygon),
-        "bbox": [x0, y0, float(polygon[:, 0].max()) - x0, float(polygon[:, 1].max()) - y0],
-        "iscrowd": 0,
-    }
 
 
 def _next_id(records: Iterable[dict]) -> int:
@@ -242,7 +231,7 @@ def _generate(dataset: CocoDataset, images_root: Path, dest: Path, stage: Path, 
                     on_image(img_rec, composed)
                 write_image(stage / "images" / SYNTH_IMAGE_DIR / cell_type / name, composed.image)
                 for cell in composed.cells:
-                    synth_anns.append(annotation_record(next_ann_id, next_image_id, cell.polygon))
+                    synth_anns.append(polygon_annotation(next_ann_id, next_image_id, cell.polygon))
                     next_ann_id += 1
                 synth_images.append(img_rec)
                 next_image_id += 1

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou, roi_align
 
+from ...data.geometry import polygon_area
+
 
 @dataclass
 class ForegroundRois:
@@ -73,13 +75,6 @@ def mask_targets_and_ratios(gt_masks: Tensor, matched: Tensor, boxes: Tensor, re
         total = masks.sum((1, 2))[local]
         ratios[rows] = (inside / total.clamp(min=1.0)).clamp(1e-10, 1.0)
     return targets, ratios
-
-
-def polygon_area(polygon: np.ndarray) -> float:
-    """Shoelace area of a flat ``[x, y, ...]`` polygon (detectron2's ``PolygonMasks.area`` per part)."""
-    pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    x, y = pts[:, 0], pts[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
 
 
 def polygon_mask_targets_and_ratios(polygons: Sequence[Sequence[np.ndarray]], matched: Tensor, boxes: Tensor,
