@@ -23,6 +23,7 @@ from PIL import Image
 
 from ..atomic import atomic_path
 from ..data.coco import CocoDataset
+from ..data.geometry import segmentation_rle
 from ..errors import DataError
 from .matching import score_order
 
@@ -147,7 +148,7 @@ def results_from_label_image(labels: np.ndarray, image_id: Any, *,
         counts = np.empty(2 * len(run_starts) + 1, dtype=np.int64)
         counts[0:-1:2], counts[1:-1:2] = gaps, run_ends - run_starts
         counts[-1] = height * width - run_ends[-1]
-        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts.tolist()}, height, width)
+        rle = segmentation_rle({"size": [height, width], "counts": counts.tolist()}, height, width)
         out.append({
             "image_id": image_id,
             "category_id": 1,

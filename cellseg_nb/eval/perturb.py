@@ -107,9 +107,11 @@ def tile_dataset(gt: CocoDataset, n_images: int, rng: np.random.Generator, *, ji
 def _fill_area_and_bbox(images: list[dict], annotations: list[dict]) -> None:
     from pycocotools import mask as mask_utils
 
+    from ..data.geometry import segmentation_rle
+
     size = {img["id"]: (img["height"], img["width"]) for img in images}
     for ann in annotations:
         h, w = size[ann["image_id"]]
-        rle = mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], h, w))
+        rle = segmentation_rle(ann["segmentation"], h, w)
         ann["area"] = float(mask_utils.area(rle))
         ann["bbox"] = [float(v) for v in mask_utils.toBbox(rle)]
