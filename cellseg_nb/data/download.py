@@ -30,6 +30,7 @@ from ..celltypes import CELL_TYPES
 from ..errors import ConfigError
 from .download_http import RetryPolicy, fetch_file, file_checksum, parse_checksum, remote_info
 from .download_unpack import LAYOUT_ROOTS, archive_is_unpacked, count_unpacked, unpack_images_zip
+from .layout import SPLITS, annotation_relpath, single_type_relpath, size_split_relpath
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ PARTS: tuple[str, ...] = ("images", "annotations", "single-cell", "size-split")
 DEFAULT_PARTS: tuple[str, ...] = ("images", "annotations")
 MANIFEST_NAME = "livecell_download_manifest.json"
 ARCHIVE = "images.zip"
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 SIZE_SPLITS: tuple[str, ...] = ("0_train2percent", "1_train4percent", "2_train5percent", "3_train25percent",
                                 "4_train50percent")
 #: Order in which :meth:`DownloadReport.summary` lists file statuses.
@@ -66,12 +66,11 @@ def _part_files(part: str) -> list[str]:
     if part == "images":
         return [ARCHIVE]
     if part == "annotations":
-        return [f"annotations/LIVECell/livecell_coco_{split}.json" for split in SPLITS]
+        return [annotation_relpath(split) for split in SPLITS]
     if part == "single-cell":
-        return [f"annotations/LIVECell_single_cells/{cell.lower()}/{split}.json"
-                for cell in CELL_TYPES for split in SPLITS]
+        return [single_type_relpath(cell, split) for cell in CELL_TYPES for split in SPLITS]
     if part == "size-split":
-        return [f"annotations/LIVECell_dataset_size_split/{name}.json" for name in SIZE_SPLITS]
+        return [size_split_relpath(name) for name in SIZE_SPLITS]
     raise ConfigError(f"unknown part {part!r}")  # pragma: no cover - parse_parts rejects it first
 
 

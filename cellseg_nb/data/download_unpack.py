@@ -25,11 +25,12 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from .layout import SPLIT_DIRS
 
 log = logging.getLogger(__name__)
 
 #: The folders of the official layout under ``images/``.
-LAYOUT_ROOTS: tuple[str, ...] = ("livecell_train_val_images", "livecell_test_images")
+LAYOUT_ROOTS: tuple[str, ...] = SPLIT_DIRS
 IMAGES_DIR = "images"
 STAGING_PREFIX = ".images.unpacking-"
 _SKIPPED_NAMES = (".DS_Store", "Thumbs.db")
