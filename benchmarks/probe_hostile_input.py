@@ -356,7 +356,11 @@ def probes() -> list[Probe]:
         ("--images missing", ["--dest", "%WS%/s", "--images", "%WS%/nowhere"], ("no such folder",), 2),
     ], 1):
         add(Probe(f"Y{j:02d}", "synth", what, "exit 2, one line, nothing written", sy + argv, rc=rc, needles=needles))
-    k = j
+    k = j + 1
+    add(Probe(f"Y{k:02d}", "synth", "source ground truth with garbage RLE (issue: 'Invalid RLE mask representation')",
+              "exit 2 naming file and record", cli + ["synth", "--annotations", "%WS%/gt_rle_garbage.json",
+                                                      "--images", img, "--dest", "%WS%/s_garbage"],
+              needles=("gt_rle_garbage.json", "annotation id=1")))
     syr = cli + ["synth", "--annotations", val, "--images", "%WS%/demo_rgb/images", "--factor", "1"]
     add(Probe(f"Y{k + 1:02d}", "synth", "RGB source images", "exit 2 naming the image and --convert",
               syr + ["--dest", "%WS%/s_rgb"], needles=(".tif", "--convert"), timeout=180))
@@ -396,6 +400,9 @@ def probes() -> list[Probe]:
         ("--set data.crop_size=0", ["%WS%/train.yaml", "--set", "data.crop_size=0"], ("crop_size",), "lead"),
         ("--set nosuchkey=1", ["%WS%/train.yaml", "--set", "nosuchkey=1"], ("nosuchkey",), "lead"),
         ("--set without =", ["%WS%/train.yaml", "--set", "steps"], ("steps",), "lead"),
+        ("train annotations with garbage RLE", ["%WS%/train.yaml", "--set",
+                                                "data.train_annotations=%WS%/gt_rle_garbage.json"],
+         ("gt_rle_garbage.json", "annotation id=1"), ""),
         ("--set data.images=<missing folder>", ["%WS%/train.yaml", "--set", "data.images=%WS%/nowhere"],
          ("nowhere",), ""),
     ], 1):
