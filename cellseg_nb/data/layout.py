@@ -24,6 +24,8 @@ from .coco import file_name_problem
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: Split folders of the official layout, in the order they are searched.
 SPLIT_DIRS: tuple[str, ...] = ("livecell_train_val_images", "livecell_test_images")
+#: Where the LIVECell-wide annotation files live (synthetic sets written by ``cellseg-nb synth`` too).
+ANNOTATION_DIR = "annotations/LIVECell"
 #: The image folder of each split (train and val images share one).
 IMAGE_DIRS: dict[str, str] = {"train": SPLIT_DIRS[0], "val": SPLIT_DIRS[0], "test": SPLIT_DIRS[1]}
 IMAGE_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".png")
@@ -37,7 +39,7 @@ def _check_split(split: str) -> str:
 
 def annotation_relpath(split: str) -> str:
     """``annotations/LIVECell/livecell_coco_<split>.json``: the LIVECell-wide file of a split."""
-    return f"annotations/LIVECell/livecell_coco_{_check_split(split)}.json"
+    return f"{ANNOTATION_DIR}/livecell_coco_{_check_split(split)}.json"
 
 
 def single_type_relpath(cell_type: str, split: str) -> str:

@@ -26,7 +26,7 @@ from ..celltypes import CELL_TYPES, canonical_cell_type, format_file_name, parse
 from ..data.coco import CocoDataset, load_coco
 from ..data.geometry import polygon_annotation
 from ..data.images import read_image, write_image
-from ..data.layout import ImageLocator
+from ..data.layout import ANNOTATION_DIR, IMAGE_DIRS, ImageLocator
 from ..errors import DataError
 from .background import BackgroundConfig, estimate_background
 from .bank import BankConfig, build_cell_bank, cell_type_ids
@@ -36,7 +36,7 @@ from .geometry import rasterize_full
 
 log = logging.getLogger(__name__)
 
-SYNTH_IMAGE_DIR = "livecell_train_val_images"
+SYNTH_IMAGE_DIR = IMAGE_DIRS["train"]
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _selected_types(dataset: CocoDataset, config: SynthConfig) -> list[str]:
 
 def earlier_synth_output(folder: Path) -> bool:
     """A synthetic set written before output markers existed (it holds a ``*_synth_summary.json``)."""
-    return any((folder / "annotations" / "LIVECell").glob("*_synth_summary.json"))
+    return any((folder / ANNOTATION_DIR).glob("*_synth_summary.json"))
 
 
 def check_sources_outside(dest: Path, sources: list[Path | None]) -> None:
@@ -189,7 +189,7 @@ def _generate(dataset: CocoDataset, images_root: Path, dest: Path, stage: Path, 
     """The body of :func:`generate_synthetic_dataset`: files go to ``stage``, ``result`` names ``dest``."""
     locator = ImageLocator(images_root)
     stem = dataset.path.stem if dataset.path is not None else "livecell_coco"
-    ann_dir = dest / "annotations" / "LIVECell"
+    ann_dir = dest / ANNOTATION_DIR
     result = SynthResult(dest, ann_dir / f"{stem}_synthetic.json", ann_dir / f"{stem}_extended.json",
                          ann_dir / f"{stem}_synth_summary.json")
     by_type = cell_type_ids(dataset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..data.layout import ANNOTATION_DIR
 from ..errors import ConfigError
 from ..models.registry import build_model, target_kind
 from .config import TrainConfig, apply_overrides, config_from_dict, load_config
@@ -21,7 +22,7 @@ from .runtime import collate_batch
 
 def synthetic_annotations(folder: str | Path) -> Path:
     """The ``*_synthetic.json`` of a ``cellseg-nb synth`` output folder."""
-    found = sorted(Path(folder).glob("annotations/LIVECell/*_synthetic.json"))
+    found = sorted((Path(folder) / ANNOTATION_DIR).glob("*_synthetic.json"))
     if len(found) != 1:
         raise ConfigError(f"data.synthetic: expected one annotations/LIVECell/*_synthetic.json in {folder}, "
                           f"found {len(found)}")
