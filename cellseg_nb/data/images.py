@@ -141,16 +141,17 @@ def read_image(path: str | Path, *, convert: bool | None = None,
     return np.ascontiguousarray(array)
 
 
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write a uint8 ``H x W`` image atomically: LZW TIFF for ``.tif``/``.tiff`` (as LIVECell), else by suffix."""
+def write_image(path: str | Path, image: np.ndarray, *, compression: str = "tiff_lzw") -> Path:
+    """Write a uint8 (micrograph) or uint16 (label image) ``H x W`` array atomically: a TIFF with
+    ``compression`` for ``.tif``/``.tiff`` (LZW, as LIVECell), else by suffix."""
     image = np.asarray(image)
-    if image.ndim != 2 or image.dtype != np.uint8:
-        raise ValueError(f"{path}: expected a uint8 H x W image, got {image.dtype} {image.shape}")
+    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: expected a uint8 or uint16 H x W image, got {image.dtype} {image.shape}")
     path = Path(path)
     with atomic_path(path) as tmp:
         pil = Image.fromarray(image)
         if path.suffix.lower() in (".tif", ".tiff"):
-            pil.save(tmp, format="TIFF", compression="tiff_lzw")
+            pil.save(tmp, format="TIFF", compression=compression)
         else:
             pil.save(tmp)
     return path

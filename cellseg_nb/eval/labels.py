@@ -21,7 +21,6 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_path
 from ..data.coco import CocoDataset
 from ..data.geometry import segmentation_rle
 from ..errors import DataError
@@ -69,13 +68,12 @@ def label_image_from_masks(masks: np.ndarray, scores: Sequence[float]) -> np.nda
 
 def write_label_tiff(path: str | Path, labels: np.ndarray) -> Path:
     """Write a uint16 label image as a Deflate-compressed TIFF, atomically."""
+    from ..data.images import write_image
+
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype != np.uint16:
         raise ValueError(f"label image must be uint16 (H, W), got {labels.dtype} {labels.shape}")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        Image.fromarray(labels).save(tmp, format="TIFF", compression="tiff_adobe_deflate")
-    return path
+    return write_image(path, labels, compression="tiff_adobe_deflate")
 
 
 def label_tiff_name(file_name: str) -> str:
