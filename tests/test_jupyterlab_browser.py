@@ -1,6 +1,7 @@
 """Notebook 06 in a real JupyterLab, driven by headless Chromium through Playwright: the prediction
 browser renders, keeps the image's aspect ratio, and changing cell type, model and threshold changes the
-picture and the numbers, with no error in the browser console.
+picture and the numbers, a click reports the pixel's objects, keys step through the images, a second
+model shows beside the first, with no error in the browser console.
 
 JupyterLab runs on 127.0.0.1 at a free port with a random token and its own settings folders; the
 notebook runs on the tiny session demo data with two models (the classical baseline, computed by the
@@ -218,6 +219,17 @@ def _exercise(page, lab: JupyterLab, notebook: Path, width: int, height: int, sc
             check_change(lambda: model.select_option(index=1 - current))
             slider = page.locator(".widget-slider", has_text="min score").locator(".noUi-handle").first
             check_change(lambda: (slider.focus(), slider.press("Home")))
+            # a click inspects the pixel under the cursor; keys step through the images
+            surface = page.locator(".jupyter-matplotlib-canvas-div").first  # receives mouse and key events
+            surface.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+            page.locator(".widget-html", has_text="pixel (").first.wait_for(timeout=30_000)
+            image = dropdown("image")
+            check_change(lambda: dropdown("cell type").select_option(index=0))  # all cell types: 8 images
+            first = image.evaluate("s => s.selectedIndex")
+            surface.press("n")
+            _wait_for_change(lambda: image.evaluate("s => s.selectedIndex"), first)
+            surface.press("p")
+            _wait_for_change(lambda: image.evaluate("s => s.selectedIndex"), first + 1)
             widget = page.locator(".jp-OutputArea-output").filter(has=canvas).first
             _settle(canvas)
             widget.screenshot(path=str(screenshots / "browser_widget.png"))
