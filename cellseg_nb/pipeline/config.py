@@ -11,6 +11,9 @@ A run config is a small YAML file::
     notebooks:                        # run in this order; keys are notebook file stems
       01_explore_data: {}
       03_train_unet: {epochs: 2}
+    lanes:                            # optional: these run side by side first (each lane in order),
+      - [01_explore_data]             # every other notebook after them, in the order above
+      - [03_train_unet]
 
 Relative paths are taken from the directory ``cellseg-nb run`` is started in (the repository root for
 ``make demo``), not from the config file's folder, so the same config works from the command line and CI.
@@ -27,7 +30,7 @@ import yaml
 from ..errors import ConfigError
 
 _KNOWN_KEYS = {"name", "data_root", "seed", "device", "notebooks_dir", "runs_dir", "reports_dir",
-               "demo_data", "common", "notebooks", "cell_timeout_s", "description"}
+               "demo_data", "common", "notebooks", "cell_timeout_s", "description", "lanes"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class RunConfig:
     cell_timeout_s: int | None = None
     description: str = ""
     source: Path | None = None
+    #: notebooks that run side by side (one lane per process, each in order) before all the others
+    lanes: tuple[tuple[str, ...], ...] = ()
 
     @property
     def run_dir(self) -> Path:
@@ -156,6 +161,7 @@ def config_from_dict(data: Any, *, source: str | Path | None = None) -> RunConfi
     timeout = data.get("cell_timeout_s")
     if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
         raise ConfigError(f"{where}: 'cell_timeout_s' must be a positive integer, got {timeout!r}")
+    lanes = _lanes(data.get("lanes"), [s.name for s in steps], where)
     return RunConfig(
         name=name,
         data_root=Path(str(_require(data, "data_root", (str, Path), where))),
@@ -170,7 +176,27 @@ def config_from_dict(data: Any, *, source: str | Path | None = None) -> RunConfi
         cell_timeout_s=timeout,
         description=str(data.get("description", "")),
         source=None if source is None else Path(source),
+        lanes=lanes,
     )
+
+
+def _lanes(value: Any, names: list[str], where: str) -> tuple[tuple[str, ...], ...]:
+    """``lanes``: a list of at least two lists of notebook stems of ``notebooks``, none named twice."""
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or len(value) < 2
+            or not all(isinstance(lane, list) and lane and all(isinstance(n, str) for n in lane) for lane in value)):
+        raise ConfigError(f"{where}: 'lanes' must be a list of at least two non-empty lists of notebook names, "
+                          f"got {value!r}")
+    seen: set[str] = set()
+    for lane in value:
+        for name in lane:
+            if name not in names:
+                raise ConfigError(f"{where}: lanes: {name!r} is not a notebook of this run ({', '.join(names)})")
+            if name in seen:
+                raise ConfigError(f"{where}: lanes: {name!r} is in more than one place")
+            seen.add(name)
+    return tuple(tuple(sorted(lane, key=names.index)) for lane in value)
 
 
 def load_run_config(path: str | Path) -> RunConfig:

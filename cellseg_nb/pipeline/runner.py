@@ -3,6 +3,11 @@
 A failing notebook stops the run: its executed copy (with the traceback in the failing cell) is kept in
 ``runs/<name>/``, its HTML report and the index are still written, and :class:`NotebookFailed` names the
 notebook and the cell. ``only`` re-executes a subset and reuses every other notebook's artifacts.
+
+A config with ``lanes`` runs those notebooks first, the lanes side by side (one kernel each, a thread here
+waiting on it; each lane in config order), then every other notebook in config order. Each kernel then
+gets ``OMP_NUM_THREADS`` = CPU cores / lanes unless the environment sets it: on a small CPU two
+one-thread kernels keep both cores busy where one two-thread kernel leaves much of its time waiting.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -120,16 +127,76 @@ def check_run_outputs(config: RunConfig, steps: list[NotebookStep]) -> None:
         contained_child(config.notebooks_dir, f"{step.name}.ipynb", f"notebook key (in {where})")
 
 
-def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: bool = True,
-                 say: Callable[[str], None] = print) -> list[StepResult]:
-    """Run the config's notebooks (or the ``only`` subset); returns one result per executed notebook.
-    With ``progress`` a bar per notebook and what its cells print (training status lines) reach stdout.
+def schedule(config: RunConfig, steps: list[NotebookStep]) -> list[list[list[NotebookStep]]]:
+    """The order ``steps`` run in: phases one after another, each a list of lanes that run side by side
+    (each lane a list of notebooks run in order). Without ``lanes`` in the config: one lane of all."""
+    chosen = {s.name: s for s in steps}
+    lanes = [[chosen[n] for n in lane if n in chosen] for lane in config.lanes]
+    lanes = [lane for lane in lanes if lane]
+    in_lanes = {s.name for lane in lanes for s in lane}
+    rest = [s for s in steps if s.name not in in_lanes]
+    if len(lanes) < 2:  # nothing side by side: the config order
+        return [[steps]]
+    return [lanes] + ([[rest]] if rest else [])
 
-    Output folders, the run name and the notebook keys are checked first (:func:`check_run_outputs`).
-    """
+
+def _execute(config: RunConfig, step: NotebookStep, source: Path, params: dict, kernel: str, label: str,
+             progress: bool, say: Callable[[str], None], lock: threading.Lock,
+             stop: threading.Event) -> StepResult:
+    """Execute one notebook, export it and record its status; raises NotebookFailed (and sets ``stop``
+    as soon as the notebook has failed, so other lanes start no further notebook)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    run_dir, report_dir = config.run_dir, config.report_dir
+    executed = run_dir / f"{step.name}.ipynb"
+    partial = run_dir / f".{step.name}.running.ipynb"
+    RunArtifacts(run_dir, step.name).clear()
+    with lock:
+        say(f"{label} {step.name}: running (kernel {kernel}) -> {executed}")
+        _update_status(run_dir, step.name, status="running", started=time.time())
+    start = time.perf_counter()
+    failure: NotebookFailed | None = None
+    try:
+        papermill.execute_notebook(
+            str(source), str(partial), parameters=params, kernel_name=kernel,
+            progress_bar=progress, cwd=os.getcwd(), execution_timeout=config.cell_timeout_s,
+            # what the notebook prints (training status lines among it) reaches the terminal as it runs
+            stdout_file=sys.stdout if progress else None,
+        )
+    except PapermillExecutionError as exc:
+        failure = NotebookFailed(step.name, _describe_cell(exc), f"{exc.ename}: {exc.evalue}", executed)
+    except Exception as exc:  # kernel died, timeout, bad notebook: still keep what was executed
+        failure = NotebookFailed(step.name, "kernel", f"{type(exc).__name__}: {exc}", executed)
+    if failure is not None:
+        stop.set()
+    duration = time.perf_counter() - start
+    if partial.is_file():
+        os.replace(partial, executed)
+    full = clean = report_dir / f"{step.name}.html"
+    if executed.is_file():
+        full, clean = export_notebook(executed, report_dir)
+    with lock:
+        if failure is not None:
+            _update_status(run_dir, step.name, status="failed", duration_s=duration, finished=time.time(),
+                           error=f"{failure.cell}: {failure.error}")
+            write_index(config)
+            say(f"{label} {step.name}: FAILED after {duration:.1f} s in {failure.cell}")
+            raise failure
+        _update_status(run_dir, step.name, status="ok", duration_s=duration, finished=time.time())
+        write_index(config)
+        say(f"{label} {step.name}: ok in {duration:.1f} s -> {full}")
+    return StepResult(step.name, executed, full, clean, duration)
+
+
+def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: bool = True,
+                 say: Callable[[str], None] = print) -> list[StepResult]:
+    """Run the config's notebooks (or the ``only`` subset); returns one result per executed notebook, in
+    config order. With ``progress`` a bar per notebook and what its cells print (training status lines)
+    reach stdout. The config's ``lanes`` run side by side first (see the module docstring).
+
+    Output folders, the run name and the notebook keys are checked first (:func:`check_run_outputs`).
+    """
     check_run_outputs(config, list(config.notebooks))
     steps = config.select(only)
     sources = {}
@@ -141,48 +208,56 @@ def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: 
     params = {step.name: _parameters_for(config, step, sources[step.name]) for step in steps}
     ensure_data(config, say)
     kernel = ensure_python_kernel()
-    run_dir, report_dir = config.run_dir, config.report_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for number, step in enumerate(steps, 1):
-        executed = run_dir / f"{step.name}.ipynb"
-        partial = run_dir / f".{step.name}.running.ipynb"
-        RunArtifacts(run_dir, step.name).clear()
-        say(f"[{number}/{len(steps)}] {step.name}: running (kernel {kernel}) -> {executed}")
-        _update_status(run_dir, step.name, status="running", started=time.time())
-        start = time.perf_counter()
-        failure: NotebookFailed | None = None
-        try:
-            papermill.execute_notebook(
-                str(sources[step.name]), str(partial), parameters=params[step.name], kernel_name=kernel,
-                progress_bar=progress, cwd=os.getcwd(), execution_timeout=config.cell_timeout_s,
-                # what the notebook prints (training status lines among it) reaches the terminal as it runs
-                stdout_file=sys.stdout if progress else None,
-            )
-        except PapermillExecutionError as exc:
-            failure = NotebookFailed(step.name, _describe_cell(exc), f"{exc.ename}: {exc.evalue}", executed)
-        except Exception as exc:  # kernel died, timeout, bad notebook: still keep what was executed
-            failure = NotebookFailed(step.name, "kernel", f"{type(exc).__name__}: {exc}", executed)
-        duration = time.perf_counter() - start
-        if partial.is_file():
-            os.replace(partial, executed)
-        full = clean = report_dir / f"{step.name}.html"
-        if executed.is_file():
-            full, clean = export_notebook(executed, report_dir)
-        if failure is not None:
-            _update_status(run_dir, step.name, status="failed", duration_s=duration, finished=time.time(),
-                           error=f"{failure.cell}: {failure.error}")
-            write_index(config)
-            say(f"[{number}/{len(steps)}] {step.name}: FAILED after {duration:.1f} s in {failure.cell}")
-            raise failure
-        _update_status(run_dir, step.name, status="ok", duration_s=duration, finished=time.time())
-        write_index(config)
-        say(f"[{number}/{len(steps)}] {step.name}: ok in {duration:.1f} s -> {full}")
-        results.append(StepResult(step.name, executed, full, clean, duration))
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    config.report_dir.mkdir(parents=True, exist_ok=True)
+    import papermill  # noqa: F401  (imported here once, before any lane's thread)
+
+    phases = schedule(config, steps)
+    widest = max(len(phase) for phase in phases)
+    threads_set = widest > 1 and "OMP_NUM_THREADS" not in os.environ
+    if threads_set:  # the kernels inherit it; removed again when the run ends
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // widest))
+    try:
+        return _run_phases(config, steps, phases, sources, params, kernel, progress, say)
+    finally:
+        if threads_set:
+            os.environ.pop("OMP_NUM_THREADS", None)
+
+
+def _run_phases(config: RunConfig, steps: list[NotebookStep], phases: list[list[list[NotebookStep]]],
+                sources: dict[str, Path], params: dict[str, dict], kernel: str, progress: bool,
+                say: Callable[[str], None]) -> list[StepResult]:
+    number = {s.name: i for i, s in enumerate(steps, 1)}
+    lock = threading.Lock()
+    stop = threading.Event()
+    results: dict[str, StepResult] = {}
+
+    def run_lane(lane: list[NotebookStep]) -> None:
+        for step in lane:
+            if stop.is_set():
+                return
+            try:
+                results[step.name] = _execute(config, step, sources[step.name], params[step.name], kernel,
+                                              f"[{number[step.name]}/{len(steps)}]", progress, say, lock,
+                                              stop)
+            except BaseException:
+                stop.set()  # the other lanes finish their current notebook and start no other
+                raise
+
+    for phase in phases:
+        if len(phase) == 1:
+            run_lane(phase[0])
+            continue
+        say("side by side: " + " | ".join(", ".join(s.name for s in lane) for lane in phase)
+            + f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
+        with ThreadPoolExecutor(max_workers=len(phase)) as pool:
+            futures = [pool.submit(run_lane, lane) for lane in phase]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
     index = write_index(config)
     say(f"report index: {index}")
-    return results
+    return [results[s.name] for s in steps if s.name in results]
 
 
 def run_summary(config: RunConfig) -> dict:
