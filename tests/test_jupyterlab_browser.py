@@ -243,3 +243,14 @@ def _exercise(page, lab: JupyterLab, notebook: Path, width: int, height: int, sc
             halves = _halves(shot)
             assert halves[1].std() > 5 and not np.array_equal(halves[0], halves[1])
             widget.screenshot(path=str(screenshots / "browser_compare.png"))
+            # one model, filled labels, zoomed in with the mouse wheel: full-resolution pixels
+            dropdown("compare with").select_option(index=0)
+            page.locator(".widget-toggle-buttons button", has_text="filled").click()
+            before = _settle(canvas)
+            surface.hover(position={"x": box["width"] * 0.3, "y": box["height"] * 0.4})
+            for _ in range(4):
+                page.mouse.wheel(0, -120)
+                page.wait_for_timeout(150)
+            _wait_for_change(lambda: canvas.screenshot(), before)
+            _settle(canvas)
+            widget.screenshot(path=str(screenshots / "browser_zoom.png"))

@@ -47,11 +47,6 @@ class ImageMatching:
     boundary: np.ndarray       # (n_gt,) bool: matched at IoU 0.5, not at 0.75
     crowd: np.ndarray          # (n_gt,) bool
 
-    def class_of_prediction(self, index: int) -> str:
-        """Class of the caller's prediction ``index`` ('' when below the threshold or beyond 2,000)."""
-        where = np.flatnonzero(self.pred_index == index)
-        return str(self.pred_class[where[0]]) if where.size else ""
-
 
 @dataclass
 class ImageScore:

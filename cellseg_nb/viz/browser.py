@@ -203,12 +203,6 @@ class PredictionBrowser:
     def panel_models(self) -> list[str]:
         return [self.model.value] + ([self.compare.value] if self.compare.value not in (NONE, None) else [])
 
-    def current_predictions(self, model: str | None = None) -> list[dict]:
-        """A model's predictions on the current image at or above the score threshold, in score order."""
-        score = self.cache.score(self.image.value, model or self.model.value, self.threshold.value)
-        view = self.cache.model_view(self.image.value, model or self.model.value)
-        return [view.predictions[int(i)] for i in score.matching.pred_index]
-
     def inspect(self, x: int, y: int, panel: int = 0) -> dict:
         """What lies at pixel (x, y) of a panel: the cell and the prediction there, each with its class,
         best IoU and (predictions) score. Shown in the info box and returned."""
