@@ -158,6 +158,9 @@ def test_model_comparison_and_cell_type_selection(browser: PredictionBrowser):
     assert left.x1 <= right.x0 + 1  # side by side
     assert not np.array_equal(browser.pictures[0], browser.pictures[1])
     assert "<th style='text-align:right'>m3</th>" in browser.metrics_widget.value  # a column per model
+    browser.show_errors.value = True  # the legend lists the classes of both panels (m3: merged and split)
+    assert "merged" in browser.legend_widget.value and "split" in browser.legend_widget.value
+    browser.show_errors.value = False
     assert browser.axes[1].get_shared_x_axes().joined(browser.axes[0], browser.axes[1])  # zoom together
     browser.compare.value = "none"
     assert len(browser.pictures) == 1 and aspects(browser) == [pytest.approx(W / H)]

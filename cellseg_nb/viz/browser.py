@@ -317,7 +317,11 @@ class PredictionBrowser:
             names += ["matched", "merged", "split", "missed"] if self.show_errors.value else ["ground truth"]
         if self.show_prediction.value:
             names += (["matched", "merged", "split", "spurious"] if self.show_errors.value else ["prediction"])
-        present = set(self.classes["cells"]) | set(self.classes["predictions"])
+        present: set[str] = set()  # classes on screen, in any panel
+        for m in models:
+            matching = self.cache.score(image_id, m, self.threshold.value).matching
+            present |= set(matching.cell_class[~matching.crowd]) if self.show_gt.value else set()
+            present |= set(matching.pred_class) if self.show_prediction.value else set()
         names = [n for n in dict.fromkeys(names) if not self.show_errors.value or n in present]
         self.legend_widget.value = legend_html(names)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -109,9 +110,14 @@ class BrowserData:
         present = {self.dataset.cell_type(i) for i in self.dataset.image_ids}
         return [c for c in CELL_TYPES if c in present]
 
+    @cached_property
+    def entries(self) -> list[ImageEntry]:
+        """Every image in well and time order (:func:`image_entries`, computed once)."""
+        return image_entries(self.dataset)
+
     def images_of(self, cell_type: str) -> list[ImageEntry]:
         """The images of one cell type (or :data:`ALL`) in well and time order."""
-        return [e for e in image_entries(self.dataset) if cell_type == ALL or e.cell_type == cell_type]
+        return [e for e in self.entries if cell_type == ALL or e.cell_type == cell_type]
 
 
 @dataclass
