@@ -202,3 +202,11 @@ def test_label_image_paints_like_pycocotools_decode(priority):
     assert np.array_equal(label_image(rles, h, w, priority=priority), expected)
     as_text = [rle(m) for m in masks]  # str counts, as results files hold them
     assert np.array_equal(label_image(as_text, h, w, priority=priority), expected)
+
+
+def test_ranking_uses_at_most_rank_images(browser: PredictionBrowser):
+    # the first image of the list (id 3) has no cells and no predictions: every F1 is undefined there,
+    # so ranked on it alone the models keep their alphabetical order
+    alone = PredictionBrowser(browser.data, rank_images=1)
+    assert [value for _, value in alone.model.options] == ["m1", "m2", "m3"] and alone.model.value == "m1"
+    assert PredictionBrowser(browser.data, model="m3").model.value == "m3"

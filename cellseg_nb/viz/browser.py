@@ -41,18 +41,24 @@ NEXT_KEYS, PREVIOUS_KEYS = ("n", "right", "down", "pagedown"), ("p", "left", "up
 class PredictionBrowser:
     """Widgets + figure. ``browser.widget`` is what a notebook displays. The current state, for tests and
     scripts: ``metrics`` (the evaluation's row), ``matching`` (per-object classes), ``classes``,
-    ``pictures`` (one RGB array per panel; ``picture`` is the first) and ``last_render_s``."""
+    ``pictures`` (one RGB array per panel; ``picture`` is the first) and ``last_render_s``.
+
+    Models are listed best first by F1 at ``score_threshold`` pooled over the images (at most
+    ``rank_images`` of them, spread evenly over the list, so opening stays quick on a full test set);
+    ``model`` picks the first one shown instead of the best."""
 
     def __init__(self, data: BrowserData, *, score_threshold: float = 0.5, model: str | None = None,
-                 panel_width: float = 6.0, dpi: int = 100) -> None:
+                 panel_width: float = 6.0, dpi: int = 100, rank_images: int = 48) -> None:
         import ipywidgets as w
 
         if not data.predictions:
             raise ValueError("the browser needs at least one model's predictions")
         self.data, self.cache = data, BrowserCache(data)
         self.panel_width, self.dpi = panel_width, dpi
-        entries = data.images_of(ALL)
-        ranking = self.cache.model_f1([e.id for e in entries], score_threshold)
+        ids = [e.id for e in data.images_of(ALL)]
+        if len(ids) > rank_images:  # rank on images spread evenly over the list (all cell types)
+            ids = [ids[int(k)] for k in np.linspace(0, len(ids) - 1, rank_images)]
+        ranking = self.cache.model_f1(ids, score_threshold)
         models = sorted(data.predictions, key=lambda m: (-np.nan_to_num(ranking[m], nan=-1.0), m))
         options = [(f"{m} (F1 {ranking[m]:.3f})" if ranking[m] == ranking[m] else m, m) for m in models]
         if model is not None and model not in data.predictions:
@@ -63,7 +69,7 @@ class PredictionBrowser:
         self.previous = w.Button(description="◀", tooltip="previous image (p or ←)", layout=w.Layout(width="40px"))
         self.next = w.Button(description="▶", tooltip="next image (n or →)", layout=w.Layout(width="40px"))
         self.model = w.Dropdown(options=options, value=model or models[0], description="model",
-                                tooltip="models ordered by F1 over all images (best first)")
+                                tooltip="models ordered by F1 over the images (up to rank_images of them), best first")
         self.compare = w.Dropdown(options=[(NONE, NONE)] + options, value=NONE, description="compare with",
                                   style={"description_width": "initial"},
                                   tooltip="a second model side by side (zoom and pan together)")
