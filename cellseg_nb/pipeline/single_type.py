@@ -54,16 +54,28 @@ def wide_checkpoint(run_dir: str | Path, label: str) -> Path:
 
 def wide_predictions(run_dir: str | Path, data: SplitData, labels: Sequence[str], *, device: str = "auto"
                      ) -> dict[str, list[dict]]:
-    """The LIVECell-wide models' predictions of one line's images, made with their checkpoints and kept
-    under ``predictions/single_type/`` (``<label>_wide_<CellType>.json``) so notebooks 05 and 06 do not
-    list them as models of their own."""
+    """The LIVECell-wide models' predictions of one line's images: taken from the run's
+    ``predictions/<label>.json`` when it covers them (notebooks 03 and 04 predicted the evaluation split
+    with the same checkpoint; predicting again would repeat that work), else made with their checkpoints
+    and kept under ``predictions/single_type/`` (``<label>_wide_<CellType>.json``) so notebooks 05 and 06
+    do not list them as models of their own."""
     from ..train.predict import predict_dataset
+    from .predictions import load_run_predictions
 
     lines = sorted({data.dataset.cell_type(i) for i in data.dataset.image_ids})
     folder = single_type_predictions_dir(run_dir)
-    return {label: predict_dataset(wide_checkpoint(run_dir, label), data.dataset, data.image_root,
-                                   folder / f"{label}_wide_{'-'.join(lines)}.json", device=device, progress=False)
-            for label in labels}
+    out = {}
+    for label in labels:
+        made = predictions_dir(run_dir) / f"{label}.json"
+        if made.is_file() and made.stat().st_mtime >= wide_checkpoint(run_dir, label).stat().st_mtime:
+            kept = load_run_predictions(run_dir, data.dataset, [label])[label]
+            if set(data.dataset.image_ids) <= {r["image_id"] for r in kept}:
+                out[label] = kept
+                continue
+        out[label] = predict_dataset(wide_checkpoint(run_dir, label), data.dataset, data.image_root,
+                                     folder / f"{label}_wide_{'-'.join(lines)}.json", device=device,
+                                     progress=False)
+    return out
 
 
 def compare_lines(plan: Sequence[Variant], eval_data: SplitData, run_dir: str | Path, *,
