@@ -204,3 +204,14 @@ def load_ok(gt, records):
     from cellseg_nb.eval import validate_results
 
     return validate_results(records, gt)
+
+
+def test_masks_to_results_writes_the_model_boxes():
+    """A detector's own boxes are written as given (detectron2's convention); without them the mask extent."""
+    m = masks()
+    boxes = np.array([[4.5, 4.0, 11.0, 12.5], [9.0, 9.5, 12.0, 21.0], [39.0, 29.0, 20.0, 10.0]])
+    res = masks_to_results(7, m, [0.3, 0.9, 0.5], boxes=boxes)
+    assert [r["bbox"] for r in res] == boxes.tolist()
+    assert masks_to_results(7, m, [0.3, 0.9, 0.5])[1]["bbox"] == [10.0, 10.0, 10.0, 20.0]
+    with pytest.raises(ValueError, match="3 finite boxes"):
+        masks_to_results(7, m, [0.3, 0.9, 0.5], boxes=boxes[:2])
