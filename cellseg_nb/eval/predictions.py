@@ -51,7 +51,13 @@ def masks_to_results(image_id: Any, masks: np.ndarray, scores: Sequence[float] |
     if masks.shape[0] == 0:
         return []
     rles = encode_rles(masks)
-    boxes = mask_utils.toBbox(rles)
+    if boxes is None:
+        boxes = mask_utils.toBbox(rles)
+    else:
+        boxes = _to_numpy(boxes).astype(np.float64)
+        if boxes.shape != (len(rles), 4) or not np.all(np.isfinite(boxes)):
+            raise ValueError(f"image {image_id!r}: expected {len(rles)} finite boxes [x, y, w, h], "
+                             f"got an array of shape {boxes.shape}")
     results = []
     for rle, box, score in zip(rles, boxes, scores):
         results.append({
