@@ -63,3 +63,15 @@ def test_legends_sit_outside_the_panels():
     panel_box = fig.axes[0].get_window_extent()
     assert legend_box.x0 >= panel_box.x1  # right of the data, not over it
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GT", "m"]
+
+
+def test_index_shows_an_empty_table_as_no_rows(tmp_path):
+    from cellseg_nb.pipeline.artifacts import RunArtifacts
+    from cellseg_nb.pipeline.index import _artifact_html
+    from cellseg_nb.pipeline.artifacts import list_artifacts
+
+    art = RunArtifacts(tmp_path, "nb")
+    art.save_table("nothing", pd.DataFrame(), title="Nothing")
+    art.save_table("no_rows", pd.DataFrame(columns=["well", "slope"]), title="No rows")
+    pages = [_artifact_html(a) for a in list_artifacts(tmp_path, "nb")]
+    assert len(pages) == 2 and all("(no rows)" in page and "<table" not in page for page in pages)

@@ -98,7 +98,13 @@ def _artifact_html(artifact: Artifact) -> str:
         data = base64.b64encode(artifact.path.read_bytes()).decode("ascii")
         return (f'{title}<figure><img alt="{html.escape(artifact.title)}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{html.escape(artifact.caption)}</figcaption></figure>")
-    return title + caption + table_html(pd.read_csv(artifact.path))
+    try:
+        table = pd.read_csv(artifact.path)
+    except pd.errors.EmptyDataError:  # a notebook saved a table with no columns (nothing to show)
+        return title + caption + '<p class="caption">(no rows)</p>'
+    if table.empty:
+        return title + caption + '<p class="caption">(no rows)</p>'
+    return title + caption + table_html(table)
 
 
 def notebook_title(path: Path) -> str:
