@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class ImagePrediction:
 
 
 #: ``(image uint8 H x W, source) -> (masks N x H x W or BoxMasks, scores N)``
-Predictor = Callable[[np.ndarray, ImageSource], tuple[Masks, Any]]
+Predictor = Callable[[np.ndarray, ImageSource], "Instances | tuple[Masks, Any]"]
 #: reads an image as uint8 H x W
 Reader = Callable[[ImageSource], np.ndarray]
 #: per-image hook; a returned dict becomes a row of the run's table
@@ -84,17 +84,35 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-def _keep(masks: Masks, scores: Any, threshold: float) -> tuple[Masks, np.ndarray]:
-    s = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    s = s.astype(np.float64).reshape(-1)
-    if len(s) != mask_count(masks):
-        raise ValueError(f"{mask_count(masks)} masks but {len(s)} scores")
+class Instances(NamedTuple):
+    """What a predictor returns for one image: masks, scores and, for a detector, its own boxes
+    (``N x 4`` x1, y1, x2, y2 pixels), which the results record as detectron2 does."""
+
+    masks: Masks
+    scores: Any
+    boxes: Any = None
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def _keep(found: Instances, threshold: float) -> Instances:
+    masks = found.masks
+    s = _numpy(found.scores).astype(np.float64).reshape(-1)
+    boxes = None if found.boxes is None else _numpy(found.boxes).astype(np.float64).reshape(-1, 4)
+    if len(s) != mask_count(masks) or (boxes is not None and len(boxes) != len(s)):
+        raise ValueError(f"{mask_count(masks)} masks, {len(s)} scores and "
+                         f"{'no' if boxes is None else len(boxes)} boxes")
     if threshold <= 0:
-        return masks, s
+        return Instances(masks, s, boxes)
     keep = np.flatnonzero(s >= threshold)
-    if isinstance(masks, torch.Tensor):
-        return masks[torch.from_numpy(keep)], s[keep]
-    return masks[keep], s[keep]
+    masks = masks[torch.from_numpy(keep)] if isinstance(masks, torch.Tensor) else masks[keep]
+    return Instances(masks, s[keep], None if boxes is None else boxes[keep])
+
+
+def _xywh(boxes: np.ndarray | None) -> np.ndarray | None:
+    return None if boxes is None else np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]
 
 
 def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read: Reader | None = None,
@@ -123,11 +141,11 @@ def predict_images(sources: Sequence[ImageSource], predictor: Predictor, *, read
         source = sources[i]
         image = read(source)
         t0 = time.perf_counter()
-        masks, scores = predictor(image, source)
-        masks, scores = _keep(masks, scores, min_score)
+        result = predictor(image, source)
+        found = _keep(result if isinstance(result, Instances) else Instances(*result), min_score)
         seconds = time.perf_counter() - t0
-        row = on_image(ImagePrediction(source, image, masks, scores, seconds)) if on_image else None
-        per_image.append((i, masks_to_results(source.key, masks, scores), row))
+        row = on_image(ImagePrediction(source, image, found.masks, found.scores, seconds)) if on_image else None
+        per_image.append((i, masks_to_results(source.key, found.masks, found.scores, boxes=_xywh(found.boxes)), row))
     if world > 1:
         gathered: list[Any] = [None] * world
         dist.all_gather_object(gathered, per_image)
@@ -146,9 +164,9 @@ def model_predictor(model: torch.nn.Module, device: torch.device) -> Predictor:
     """A predictor for any model of the package's contract (eval mode, ``model(images) -> list[dict]``)."""
     from .validate import predict_image
 
-    def predict(image: np.ndarray, source: ImageSource) -> tuple[Masks, Any]:
+    def predict(image: np.ndarray, source: ImageSource) -> Instances:
         x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
         out = predict_image(model, x, device, source.cell_type)
-        return out["masks"], out["scores"]
+        return Instances(out["masks"], out["scores"], out.get("boxes"))
 
     return predict
