@@ -127,6 +127,13 @@ def test_download_dest_is_a_file(tmp_path, capsys):
     argparse_error(capsys, ["download", "livecell", "--dest", str(tmp_path), "--timeout", "0"], "--timeout")
 
 
+def test_weights_download_dest_is_a_file(tmp_path, capsys):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    one_line_error(capsys, ["weights", "download", "livecell-centermask-v99", "--dest", str(afile)],
+                   "--dest", str(afile), "not a folder")
+
+
 # -- synth -------------------------------------------------------------------------------------------
 
 def test_synth_dest_and_arguments(tmp_path, capsys):

@@ -58,11 +58,14 @@ def _list(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from ..data.download_http import RetryPolicy
     from ..errors import ConfigError
+    from ..outputs import check_output_dir
     from ..weights import download_entry, zoo_entry
 
     entry = zoo_entry(args.name)
     if entry is None:
         raise ConfigError(f"unknown zoo entry {args.name!r}; `cellseg-nb weights list` shows the names")
+    if args.dest is not None:
+        check_output_dir(args.dest, "--dest")
     path = download_entry(entry, args.dest, progress=not args.no_progress, sha256=args.sha256,
                           policy=RetryPolicy(retries=args.retries, timeout_s=args.timeout))
     print(f"{entry.name}: {path} ({path.stat().st_size} bytes; licence {entry.licence})")
