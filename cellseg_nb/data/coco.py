@@ -18,6 +18,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ..celltypes import ImageMeta, canonical_cell_type, parse_file_name
 from ..errors import DataError
+from .geometry import polygon_area, polygon_bbox, segmentation_rle
 from .records import area_problem, bbox_problem, flag_problem, id_problem, is_whole, polygons_problem, rle_problem
 
 log = logging.getLogger(__name__)
@@ -307,13 +308,6 @@ def segmentation_problem(seg: Any, size: tuple[int, int]) -> str | None:
     return polygons_problem(seg, size)
 
 
-def polygon_area(poly: Sequence[float]) -> float:
-    """Area enclosed by a flat ``[x1, y1, x2, y2, ...]`` polygon (shoelace formula)."""
-    xs, ys = poly[0::2], poly[1::2]
-    n = len(xs)
-    return abs(sum(xs[i] * ys[(i + 1) % n] - xs[(i + 1) % n] * ys[i] for i in range(n))) / 2.0
-
-
 def _normalised_annotation(ann: Mapping, size: tuple[int, int]) -> dict:
     out = dict(ann)
     out.setdefault("category_id", 1)
@@ -323,12 +317,10 @@ def _normalised_annotation(ann: Mapping, size: tuple[int, int]) -> dict:
         if isinstance(seg, Mapping):
             from pycocotools import mask as mask_utils
 
-            rle = seg if isinstance(seg["counts"], (str, bytes)) else mask_utils.frPyObjects(seg, *size)
+            rle = segmentation_rle(seg, *size)
             out.setdefault("area", float(mask_utils.area(rle)))
             out.setdefault("bbox", [float(v) for v in mask_utils.toBbox(rle)])
         else:
             out.setdefault("area", float(sum(polygon_area(p) for p in seg)))
-            xs = [x for p in seg for x in p[0::2]]
-            ys = [y for p in seg for y in p[1::2]]
-            out.setdefault("bbox", [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
+            out.setdefault("bbox", polygon_bbox([v for p in seg for v in p]))
     return out

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..atomic import atomic_write_json
 from ..data.coco import CocoDataset, load_coco, read_json
+from ..data.geometry import segmentation_rle
 from ..data.records import (bbox_problem, id_problem, is_real, is_whole, polygons_problem, rle_counts_problems,
                             rle_problem)
 from ..errors import DataError
@@ -126,14 +127,12 @@ def validate_results(results: Sequence[Any], gt: CocoDataset, *, source: str | P
     the mask's area otherwise, so adding one would change APs/APm/APl against pycocotools on the same
     file. Either every record has a bbox or none does.
     """
-    from pycocotools import mask as mask_utils
-
     if not isinstance(results, (list, tuple)):
         raise DataError("predictions must be a list of COCO result records", file=source)
     out = []
     first_problem: tuple[int, str] | None = None
     for i, rec in enumerate(results):
-        problem, normalised = _check_record(rec, gt, mask_utils)
+        problem, normalised = _check_record(rec, gt)
         if problem:
             first_problem = (i, problem)
             break
@@ -164,7 +163,7 @@ def _record_name(rec: Any, index: int) -> str:
     return f"prediction #{index}"
 
 
-def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, dict]:
+def _check_record(rec: Any, gt: CocoDataset) -> tuple[str | None, dict]:
     if not isinstance(rec, dict):
         return "record is not an object", {}
     for key in ("image_id", "segmentation", "score"):
@@ -188,7 +187,7 @@ def _check_record(rec: Any, gt: CocoDataset, mask_utils) -> tuple[str | None, di
     height, width = int(img["height"]), int(img["width"])
     seg = rec["segmentation"]
     try:
-        rle = _normalise_segmentation(seg, height, width, mask_utils)
+        rle = _normalise_segmentation(seg, height, width)
     except _BadSegmentation as exc:
         return str(exc), {}
     out = dict(rec, category_id=1, score=float(score), segmentation=rle)
@@ -209,13 +208,13 @@ class _BadSegmentation(ValueError):
     pass
 
 
-def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> dict:
+def _normalise_segmentation(seg: Any, height: int, width: int) -> dict:
     """A compressed RLE with str counts, after the checks of :mod:`cellseg_nb.data.records` (C code sees no garbage)."""
     if isinstance(seg, list):
         problem = polygons_problem(seg, (height, width))
         if problem:
             raise _BadSegmentation(problem)
-        rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
+        rle = segmentation_rle(seg, height, width)
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if not isinstance(seg, dict) or "size" not in seg or "counts" not in seg:
         raise _BadSegmentation("segmentation must be an RLE object with 'size' and 'counts' (or a polygon list)")
@@ -224,7 +223,7 @@ def _normalise_segmentation(seg: Any, height: int, width: int, mask_utils) -> di
         raise _BadSegmentation(problem)
     counts = seg["counts"]
     if isinstance(counts, list):
-        rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        rle = segmentation_rle({"size": [height, width], "counts": counts}, height, width)
         return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
     if isinstance(counts, bytes):
         counts = counts.decode("ascii", errors="replace")   # a non-ASCII byte then fails the decode check

@@ -20,6 +20,8 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
+from ..data.geometry import segmentation_rle
+
 Backend = Literal["faster", "pycocotools"]
 IouType = Literal["segm", "bbox"]
 
@@ -84,7 +86,7 @@ def gt_for_cocoeval(gt_dict: Mapping[str, Any], rles: Sequence[dict] | None = No
     1 (one class) so both backends index it the same way, and the id ``k + 1`` (its position): COCOeval
     records matches by ground-truth id with 0 meaning "unmatched", so a file's id 0 (or a string id)
     would silently turn a match into a false positive (or fail). ``rles`` (one per annotation, in order, as
-    made by :func:`segmentation_to_rle`) replace the segmentations so backends need not rasterise
+    made by :func:`cellseg_nb.data.geometry.segmentation_rle`) replace the segmentations so backends need not rasterise
     polygons again: COCOeval converts polygons with the same ``frPyObjects`` + ``merge``, so IoUs are
     unchanged, while ``area`` stays the record's own value (it decides the size class).
     """
@@ -108,9 +110,9 @@ def gt_for_cocoeval(gt_dict: Mapping[str, Any], rles: Sequence[dict] | None = No
         if "area" not in ann or "bbox" not in ann:
             img = images[ann["image_id"]]
             if rle is None:
-                rle = segmentation_to_rle(ann["segmentation"], img["height"], img["width"])
-            rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str)
-                   else rle["counts"]}
+                rle = segmentation_rle(ann["segmentation"], img["height"], img["width"])
+            else:
+                rle = segmentation_rle(rle, img["height"], img["width"])
             ann.setdefault("area", float(mask_utils.area(rle)))
             ann.setdefault("bbox", [float(v) for v in mask_utils.toBbox(rle)])
         anns.append(ann)
@@ -121,18 +123,6 @@ def gt_for_cocoeval(gt_dict: Mapping[str, Any], rles: Sequence[dict] | None = No
         "images": list(gt_dict["images"]),
         "annotations": anns,
     }
-
-
-def segmentation_to_rle(seg: Any, height: int, width: int) -> dict:
-    """One RLE (bytes counts) for a polygon list, an uncompressed RLE or a compressed RLE."""
-    from pycocotools import mask as mask_utils
-
-    if isinstance(seg, list):
-        return mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
-    if isinstance(seg.get("counts"), list):
-        return mask_utils.frPyObjects(seg, height, width)
-    counts = seg["counts"]
-    return {"size": list(seg["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 def _set_params(evaluator, image_ids: list) -> None:
