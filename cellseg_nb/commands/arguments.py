@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["probability", "positive_int", "non_negative_int", "positive_float", "non_negative_float",
            "existing_file", "existing_dir", "existing_path", "number_pair", "seed"]
@@ -32,52 +32,31 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def probability(text: str) -> float:
-    """A finite number in [0, 1] (score thresholds, overlap fractions)."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a value in [0, 1], got {text}")
-    return value
+def _ranged(name: str, parse: Callable[[str], Any], ok: Callable[[Any], bool], what: str, doc: str):
+    """An argparse type: ``parse`` the text, then refuse values failing ``ok`` with "expected <what>"."""
+    def check(text: str):
+        value = parse(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    check.__name__ = check.__qualname__ = name
+    check.__doc__ = doc
+    return check
 
 
-def positive_int(text: str) -> int:
-    """A whole number > 0 (counts, factors, sizes)."""
-    value = _int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """A whole number >= 0 (retries)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A random seed: a whole number in [0, 2**32) (what numpy's and torch's generators accept everywhere)."""
-    value = _int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (time-outs)."""
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+probability = _ranged("probability", _float, lambda v: 0.0 <= v <= 1.0, "a value in [0, 1]",
+                      "A finite number in [0, 1] (score thresholds, overlap fractions).")
+positive_int = _ranged("positive_int", _int, lambda v: v > 0, "a whole number > 0",
+                       "A whole number > 0 (counts, factors, sizes).")
+non_negative_int = _ranged("non_negative_int", _int, lambda v: v >= 0, "a whole number >= 0",
+                           "A whole number >= 0 (retries).")
+seed = _ranged("seed", _int, lambda v: 0 <= v < 2**32, "a seed in [0, 2**32)",
+               "A random seed: a whole number in [0, 2**32) (what numpy's and torch's generators accept).")
+positive_float = _ranged("positive_float", _float, lambda v: v > 0, "a number > 0",
+                         "A finite number > 0 (time-outs).")
+non_negative_float = _ranged("non_negative_float", _float, lambda v: v >= 0, "a number >= 0",
+                             "A finite number >= 0.")
 
 
 def existing_file(text: str) -> Path:
