@@ -210,3 +210,17 @@ def test_ranking_uses_at_most_rank_images(browser: PredictionBrowser):
     alone = PredictionBrowser(browser.data, rank_images=1)
     assert [value for _, value in alone.model.options] == ["m1", "m2", "m3"] and alone.model.value == "m1"
     assert PredictionBrowser(browser.data, model="m3").model.value == "m3"
+
+
+def test_zoom_survives_threshold_changes_and_resets_with_the_image(browser: PredictionBrowser):
+    from types import SimpleNamespace
+
+    browser.image.value = 1
+    ax = browser.axes[0]
+    browser._on_scroll(SimpleNamespace(inaxes=ax, xdata=10.0, ydata=10.0, button="up"))  # zoom in at (10, 10)
+    zoomed = ax.get_xlim()
+    assert zoomed[1] - zoomed[0] == pytest.approx(W / 1.25)
+    browser.threshold.value = 0.3
+    assert browser.axes[0].get_xlim() == pytest.approx(zoomed)
+    browser.step(1)
+    assert browser.axes[0].get_xlim() == pytest.approx((-0.5, W - 0.5))

@@ -264,7 +264,6 @@ class PredictionBrowser:
         h, w = pixels.shape[:2]
         models = self.panel_models()
         self._layout(len(models), h, w)
-        limits = None if reset_view or not self.axes else (self.axes[0].get_xlim(), self.axes[0].get_ylim())
         self.pictures = []
         for k, model in enumerate(models):
             score = self.cache.score(image_id, model, self.threshold.value)
@@ -276,7 +275,7 @@ class PredictionBrowser:
                 self.metrics, self.matching = score.row, score.matching
             self.axes[k].set_title(model, fontsize=9, loc="left", y=1.0, pad=-12,
                                    color="white", backgroundcolor=(0, 0, 0, 0.5))
-        if limits is None:
+        if reset_view:  # a new image or panel layout: the whole image; otherwise keep the zoom
             self.axes[0].set_xlim(-0.5, w - 0.5)
             self.axes[0].set_ylim(h - 0.5, -0.5)
         self.classes = {"cells": [str(c) for c in self.matching.cell_class],
