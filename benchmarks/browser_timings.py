@@ -140,6 +140,14 @@ def time_browser(dataset, load_image, predictions, repeat: int) -> dict:
                                                          ["model_b", "none"][k % 2]),
         "click (inspect a pixel)": lambda k: browser.inspect(100 + k, 100 + k),
     }
+    # first times, nothing cached for them yet: a threshold not used before, a model not shown before
+    cold = {}
+    for name, action in (("a new score threshold (0.35)", lambda: setattr(browser.threshold, "value", 0.35)),
+                         ("first switch to the other model", lambda: setattr(browser.model, "value", "model_b"
+                                                                             if browser.model.value == "model_a"
+                                                                             else "model_a"))):
+        cold[name] = round(timed(action, True), 3)
+    browser.threshold.value, browser.model.value = 0.5, "model_a"
     # warm every cache a step can reach, as a user's first pass does; then time
     for action in steps.values():
         action(0), action(1)
@@ -148,7 +156,7 @@ def time_browser(dataset, load_image, predictions, repeat: int) -> dict:
         times = [timed(lambda: action(k), not name.startswith("click")) for k in range(2 * repeat)]
         results[name] = {"median_s": round(statistics.median(times), 4), "max_s": round(max(times), 4)}
     return {"cells": cells, "predictions": preds, "open_s": round(opened, 3), "new_image_s": new_image,
-            "changes": results}
+            "first_time_s": cold, "changes": results}
 
 
 def _ship(browser) -> None:
@@ -207,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     for title, part in report.items():
         print(f"\n{title}: {part['cells']} cells, predictions {part['predictions']}; opening the browser "
               f"{part['open_s']:.2f} s, first visit of another such image {part['new_image_s']} s")
+        for step, t in part["first_time_s"].items():
+            print(f"  {step:32s} first time {1000 * t:6.1f} ms")
         for step, t in part["changes"].items():
             print(f"  {step:32s} median {1000 * t['median_s']:6.1f} ms   max {1000 * t['max_s']:6.1f} ms")
     if args.json:

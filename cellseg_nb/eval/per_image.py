@@ -105,14 +105,24 @@ def image_overlaps_of(anns: list[dict], preds: list[dict], gt_rles: list[dict], 
     return image_overlaps(gt_rles, crowd, _pred_rles(preds), scores, max_dets=MAX_DETS[-1])
 
 
+def greedy_matches(overlaps: ImageOverlaps, crowd: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """COCOeval's greedy matching of all of an image's predictions at each IoU threshold of
+    :data:`IOU_THRESHOLDS`. It does not depend on the score threshold: matching visits predictions in
+    score order, so the matches of the predictions kept at any threshold are a prefix of these."""
+    return [greedy_match(overlaps.iou, t, crowd) for t in IOU_THRESHOLDS]
+
+
 def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str,
                 score_threshold: float, gt_rles: list[dict] | None = None,
-                overlaps: ImageOverlaps | None = None) -> ImageScore:
+                overlaps: ImageOverlaps | None = None,
+                matches: list[tuple[np.ndarray, np.ndarray]] | None = None) -> ImageScore:
     """Per-image numbers for one image's ground truth ``anns`` and validated predictions ``preds``.
 
     ``gt_rles`` are the annotations' RLEs when already computed (:func:`gt_rles_for_image`);
-    ``overlaps`` the result of :func:`image_overlaps_of` for the same ``anns`` and ``preds`` (any
-    threshold: only the first rows above ``score_threshold`` are used).
+    ``overlaps`` the result of :func:`image_overlaps_of` for the same ``anns`` and ``preds`` and
+    ``matches`` that of :func:`greedy_matches` on them (both independent of the score threshold: only
+    the first rows above ``score_threshold`` are used), for callers scoring one image at several
+    thresholds.
     """
     height, width = int(img["height"]), int(img["width"])
     crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
@@ -122,10 +132,8 @@ def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str
     n_keep = int(np.count_nonzero(ov.scores >= score_threshold))
 
     tp_t, fp_t = np.zeros(len(IOU_THRESHOLDS), dtype=np.int64), np.zeros(len(IOU_THRESHOLDS), dtype=np.int64)
-    matches = {}
-    for ti, t in enumerate(IOU_THRESHOLDS):
-        match, ignored = greedy_match(ov.iou, t, crowd)
-        matches[ti] = (match, ignored)
+    matches = greedy_matches(ov, crowd) if matches is None else matches
+    for ti, (match, ignored) in enumerate(matches):
         kept_tp = (match[:n_keep] >= 0) & ~ignored[:n_keep]
         tp_t[ti] = int(kept_tp.sum())
         fp_t[ti] = n_keep - int(ignored[:n_keep].sum()) - tp_t[ti]

@@ -122,11 +122,13 @@ class BrowserData:
 
 @dataclass
 class ModelView:
-    """One model on one image: its predictions, their overlaps with the cells (all scores, score
-    order) and the label image of the predictions by score rank (rank ``r`` painted as ``r + 1``)."""
+    """One model on one image: its predictions, their overlaps with the cells and greedy matches (all
+    scores, score order) and the label image of the predictions by score rank (rank ``r`` painted as
+    ``r + 1``)."""
 
     predictions: list[dict]
     overlaps: object
+    matches: list       # greedy matching at each IoU threshold (any score threshold's is a prefix)
     labels: np.ndarray
 
 
@@ -177,7 +179,7 @@ class BrowserCache:
 
     def model_view(self, image_id: object, model: str) -> ModelView:
         def make():
-            from ..eval.per_image import image_overlaps_of
+            from ..eval.per_image import greedy_matches, image_overlaps_of
 
             anns, rles, _ = self.ground_truth(image_id)
             record = self.data.dataset.image(image_id)
@@ -187,7 +189,7 @@ class BrowserCache:
             ranked = [{"size": s["size"], "counts": s["counts"].encode("ascii") if isinstance(s["counts"], str)
                        else s["counts"]} for s in ranked]
             labels = label_image(ranked, int(record["height"]), int(record["width"]), priority="first")
-            return ModelView(preds, ov, labels)
+            return ModelView(preds, ov, greedy_matches(ov, ov.gt_crowd), labels)
         return self._views.get_or((image_id, model), make)
 
     def score(self, image_id: object, model: str, threshold: float):
@@ -198,7 +200,8 @@ class BrowserCache:
             anns, rles, _ = self.ground_truth(image_id)
             view = self.model_view(image_id, model)
             return score_image(self.data.dataset.image(image_id), anns, view.predictions, iou_type="segm",
-                               score_threshold=float(threshold), gt_rles=rles, overlaps=view.overlaps)
+                               score_threshold=float(threshold), gt_rles=rles, overlaps=view.overlaps,
+                               matches=view.matches)
         return self._scores.get_or((image_id, model, round(float(threshold), 6)), make)
 
     def model_f1(self, image_ids: Sequence[object], threshold: float) -> dict[str, float]:
