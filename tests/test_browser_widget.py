@@ -224,3 +224,21 @@ def test_zoom_survives_threshold_changes_and_resets_with_the_image(browser: Pred
     assert browser.axes[0].get_xlim() == pytest.approx(zoomed)
     browser.step(1)
     assert browser.axes[0].get_xlim() == pytest.approx((-0.5, W - 0.5))
+
+
+def test_outline_of_a_label_image_is_kept_when_objects_are_hidden():
+    """Painting with the full image's outline masked to the visible objects equals tracing the outline of
+    the visible objects alone (what the browser relies on when the threshold hides predictions)."""
+    from cellseg_nb.viz.layers import label_image, label_outline, paint, plain_lut
+
+    rng = np.random.default_rng(3)
+    masks = [(rng.random((H, W)) < 0.2).astype(np.uint8) for _ in range(6)] + [square(5, 30, 5, 40)]
+    labels = label_image([mask_utils.encode(np.asfortranarray(m)) for m in masks], H, W, priority="first")
+    full = label_outline(labels)
+    for keep in range(len(masks) + 1):
+        visible = np.where(labels <= keep, labels, 0)
+        assert np.array_equal(full & (visible > 0), label_outline(visible))
+        lut = plain_lut(len(masks), (255, 0, 0))
+        a = paint(np.zeros((H, W, 3), np.float32), visible, lut, filled=True, opacity=0.5)
+        b = paint(np.zeros((H, W, 3), np.float32), visible, lut, filled=True, opacity=0.5, outline=full)
+        assert np.array_equal(a, b)

@@ -132,29 +132,37 @@ class PredictionBrowser:
         self.canvas.mpl_connect("scroll_event", self._on_scroll)
         self.axes: list = []
         self._artists: list = []
+        self._layouts: dict[tuple[int, int, int], tuple[list, list]] = {}
         self._shape: tuple[int, int, int] | None = None
 
     def _layout(self, panels: int, height: int, width: int) -> None:
-        """(Re)create one axes per panel, side by side, each showing its image at the true aspect ratio.
+        """Show one axes per panel, side by side, each with its image at the true aspect ratio (each
+        layout is created once and kept hidden while another is shown).
 
         The figure takes the first image's aspect ratio once and is never resized from Python: ipympl's
         front end can miss a redraw after a size change it did not ask for (the second panel stays
         black). A comparison therefore shares the width; the user can enlarge the figure with its
         resize handle, and zoom and pan work on both panels together."""
-        if self._shape == (panels, height, width):
+        key = (panels, height, width)
+        if self._shape == key:
             return
         if self._shape is None:
             self.figure.set_size_inches(self.panel_width, self.panel_width * height / width)
-        self.figure.clear()
-        self.axes, self._artists = [], []
-        for k in range(panels):
-            ax = self.figure.add_axes((k / panels, 0.0, 1.0 / panels, 1.0),
-                                      sharex=self.axes[0] if self.axes else None,
-                                      sharey=self.axes[0] if self.axes else None)
-            ax.set_axis_off()
-            self._artists.append(ax.imshow(np.zeros((height, width, 3), np.uint8), interpolation="nearest"))
-            self.axes.append(ax)
-        self._shape = (panels, height, width)
+        for ax in self.axes:  # layouts are kept (hidden), so switching back and forth costs nothing
+            ax.set_visible(False)
+        if key not in self._layouts:
+            axes, artists = [], []
+            for k in range(panels):
+                ax = self.figure.add_axes((k / panels, 0.0, 1.0 / panels, 1.0),
+                                          sharex=axes[0] if axes else None, sharey=axes[0] if axes else None)
+                ax.set_axis_off()
+                artists.append(ax.imshow(np.zeros((height, width, 3), np.uint8), interpolation="nearest"))
+                axes.append(ax)
+            self._layouts[key] = (axes, artists)
+        self.axes, self._artists = self._layouts[key]
+        for ax in self.axes:
+            ax.set_visible(True)
+        self._shape = key
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _fill_images(self) -> None:
@@ -292,7 +300,7 @@ class PredictionBrowser:
         if self.show_gt.value:
             lut = (class_lut(np.where(matching.crowd, "ignored", matching.cell_class)) if self.show_errors.value
                    else plain_lut(len(matching.cell_class), MEANING_COLORS["ground truth"]))
-            paint(rgb, gt_labels, lut, filled=filled, opacity=opacity, thickness=1)
+            paint(rgb, gt_labels, lut, filled=filled, opacity=opacity, outline=self.cache.outline(image_id))
         if self.show_prediction.value:
             n_keep = len(matching.pred_index)
             n_all = int(view.labels.max()) if view.labels.size else 0
@@ -303,7 +311,7 @@ class PredictionBrowser:
                 lut[: n_keep + 1] = MEANING_COLORS["prediction"]
             visible = np.arange(len(lut)) <= n_keep
             labels = np.where(visible[view.labels], view.labels, 0)
-            paint(rgb, labels, lut, filled=filled, opacity=opacity, thickness=1)
+            paint(rgb, labels, lut, filled=filled, opacity=opacity, outline=self.cache.outline(image_id, model))
         return np.clip(rgb, 0, 255).astype(np.uint8)
 
     @property

@@ -159,6 +159,7 @@ class BrowserCache:
         self._pixels = _Lru(max_images)
         self._gt = _Lru(max_images)
         self._views = _Lru(max_images)  # dense overlaps: 64 MB for 2,000 cells x 2,000 predictions
+        self._outlines = _Lru(3 * max_images)
         self._scores = _Lru(max_scores)
         self._ranking: dict[tuple, dict[str, float]] = {}
 
@@ -176,6 +177,13 @@ class BrowserCache:
             rles = gt_rles_for_image(anns, h, w)
             return anns, rles, label_image(rles, h, w)
         return self._gt.get_or(image_id, make)
+
+    def outline(self, image_id: object, model: str | None = None) -> np.ndarray:
+        """Outline of the ground-truth label image (``model`` None) or of a model's prediction label image."""
+        from .layers import label_outline
+
+        labels = self.ground_truth(image_id)[2] if model is None else self.model_view(image_id, model).labels
+        return self._outlines.get_or((image_id, model), lambda: label_outline(labels))
 
     def model_view(self, image_id: object, model: str) -> ModelView:
         def make():

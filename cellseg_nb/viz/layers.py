@@ -133,11 +133,15 @@ def visible_labels(labels: np.ndarray, visible: np.ndarray) -> np.ndarray:
 
 
 def paint(rgb: np.ndarray, labels: np.ndarray, lut: np.ndarray, *, filled: bool, opacity: float,
-          thickness: int = 1) -> np.ndarray:
+          thickness: int = 1, outline: np.ndarray | None = None) -> np.ndarray:
     """Paint objects of ``labels`` (0 = none) onto float ``rgb`` in place in colour ``lut[label]``
     (``(K + 1) x 3``): the outline opaque, and when ``filled`` the inside at ``opacity`` (the image
-    shows through)."""
-    outline = label_outline(labels, thickness)
+    shows through). ``outline`` is :func:`label_outline` of ``labels`` when already known.
+
+    Hiding objects (setting them to 0) does not move the others' outlines: a visible pixel is on its
+    object's outline exactly when it was before, since a hidden neighbour differs from it either way.
+    So the outline of a label image can be computed once and masked with ``labels > 0``."""
+    outline = label_outline(labels, thickness) if outline is None else outline & (labels > 0)
     colors = lut.astype(np.float32)
     if filled:
         area = (labels > 0) & ~outline
