@@ -26,7 +26,7 @@ import numpy as np
 
 from ..celltypes import DISPLAY_NAMES
 from ..data.coco import CocoDataset
-from .browser_data import ALL, BrowserCache, BrowserData, group_by_image  # noqa: F401  (re-exported)
+from .browser_data import ALL, BrowserCache, BrowserData, LruCache, group_by_image  # noqa: F401  (re-exported)
 from .browser_html import legend_html, metrics_html
 from .layers import MEANING_COLORS, class_lut, grey_rgb, paint, plain_lut
 
@@ -54,6 +54,7 @@ class PredictionBrowser:
         if not data.predictions:
             raise ValueError("the browser needs at least one model's predictions")
         self.data, self.cache = data, BrowserCache(data)
+        self._painted = LruCache(32)  # pictures by image, model, threshold and style (1 MB each)
         self.panel_width, self.dpi = panel_width, dpi
         ids = [e.id for e in data.images_of(ALL)]
         if len(ids) > rank_images:  # rank on images spread evenly over the list (all cell types)
@@ -292,7 +293,13 @@ class PredictionBrowser:
         self._write_panels(image_id, models)
 
     def picture_of(self, image_id: object, model: str, matching) -> np.ndarray:
-        """The RGB picture of one panel: the image with the chosen layers painted on it."""
+        """The RGB picture of one panel: the image with the chosen layers painted on it (the last few
+        dozen kept, so going back to a previous setting or toggling a comparison repaints nothing)."""
+        key = (image_id, model, round(float(self.threshold.value), 6), self.show_gt.value,
+               self.show_prediction.value, self.show_errors.value, self.filled.value, float(self.opacity.value))
+        return self._painted.get_or(key, lambda: self._paint(image_id, model, matching))
+
+    def _paint(self, image_id: object, model: str, matching) -> np.ndarray:
         _, _, gt_labels = self.cache.ground_truth(image_id)
         view = self.cache.model_view(image_id, model)
         rgb = grey_rgb(self.cache.pixels(image_id))

@@ -132,7 +132,7 @@ class ModelView:
     labels: np.ndarray
 
 
-class _Lru(OrderedDict):
+class LruCache(OrderedDict):
     """A dict that forgets its least recently used entries beyond ``size``."""
 
     def __init__(self, size: int) -> None:
@@ -156,11 +156,11 @@ class BrowserCache:
 
     def __init__(self, data: BrowserData, *, max_images: int = 8, max_scores: int = 512) -> None:
         self.data = data
-        self._pixels = _Lru(max_images)
-        self._gt = _Lru(max_images)
-        self._views = _Lru(max_images)  # dense overlaps: 64 MB for 2,000 cells x 2,000 predictions
-        self._outlines = _Lru(3 * max_images)
-        self._scores = _Lru(max_scores)
+        self._pixels = LruCache(max_images)
+        self._gt = LruCache(max_images)
+        self._views = LruCache(max_images)  # dense overlaps: 64 MB for 2,000 cells x 2,000 predictions
+        self._outlines = LruCache(3 * max_images)
+        self._scores = LruCache(max_scores)
         self._ranking: dict[tuple, dict[str, float]] = {}
 
     def pixels(self, image_id: object) -> np.ndarray:
