@@ -75,3 +75,35 @@ def test_index_shows_an_empty_table_as_no_rows(tmp_path):
     art.save_table("no_rows", pd.DataFrame(columns=["well", "slope"]), title="No rows")
     pages = [_artifact_html(a) for a in list_artifacts(tmp_path, "nb")]
     assert len(pages) == 2 and all("(no rows)" in page and "<table" not in page for page in pages)
+
+
+def test_wide_table_scrolls_inside_the_exported_report(tmp_path):
+    """In an exported notebook, a table wider than the page scrolls inside its output; the page itself
+    does not get wider than the window."""
+    import nbformat
+    import pytest
+
+    from cellseg_nb.pipeline.export import export_notebook
+    from tests.browser_check import CHROMIUM_ARGS, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium not found (/usr/bin/chromium); install it with scripts/install_browser.sh")
+    from playwright.sync_api import sync_playwright
+
+    wide = pd.DataFrame([[0.123456] * 40], columns=[f"a rather long column name {k}" for k in range(40)])
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("wide", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/html": wide.to_html()}, execution_count=1)]
+    nb.cells = [nbformat.v4.new_markdown_cell("# wide"), cell]
+    nbformat.write(nb, str(tmp_path / "wide.ipynb"))
+    full, _ = export_notebook(tmp_path / "wide.ipynb", tmp_path / "report")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS), headless=True)
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.goto(full.resolve().as_uri())
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        output = page.eval_on_selector("table", "t => [t.closest('.jp-OutputArea-output').scrollWidth, "
+                                                "t.closest('.jp-OutputArea-output').clientWidth]")
+        browser.close()
+    assert page_width <= 1000 and output[0] > output[1]  # the table scrolls, the page does not
