@@ -52,45 +52,18 @@ CLASS_HELP: dict[str, str] = {
 def rle_counts(rles: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Run lengths of many COCO RLEs at once: ``(counts, owner)`` with every RLE's uncompressed counts
     (alternating background / object runs, column-major, starting with background) concatenated and
-    ``owner`` the index of the RLE each count belongs to.
-
-    Decodes COCO's compressed count strings (each count in 5-bit groups stored as characters from
-    48, a continuation bit 0x20, the last group's 0x10 bit as sign; from the third count on each is
-    stored as the difference to the count two before) with array operations over all strings together,
+    ``owner`` the index of the RLE each count belongs to. Compressed count strings are decoded by
+    :func:`cellseg_nb.data.records.decode_rle_counts_many` in one vectorised pass over all of them,
     since a per-mask ``pycocotools.mask.decode`` writes a full ``H x W`` array for every cell."""
-    strings = [r["counts"] if isinstance(r["counts"], (bytes, str)) else None for r in rles]
-    if any(s is None for s in strings):  # uncompressed counts lists
+    from ..data.records import decode_rle_counts_many
+
+    if any(isinstance(r["counts"], list) for r in rles):  # uncompressed counts lists
         raw = [np.asarray(r["counts"], dtype=np.int64) for r in rles]
         owner = np.repeat(np.arange(len(raw)), [len(c) for c in raw])
         return (np.concatenate(raw) if raw else np.zeros(0, np.int64)), owner
-    data = [s.encode("ascii") if isinstance(s, str) else s for s in strings]
-    chars = np.frombuffer(b"".join(data), dtype=np.uint8).astype(np.int64) - 48
-    char_owner = np.repeat(np.arange(len(data)), [len(d) for d in data])
-    if chars.size == 0:
+    if not rles:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    last = (chars & 0x20) == 0                                   # the last character of each count
-    count_id = np.concatenate([[0], np.cumsum(last)[:-1]])      # which count each character belongs to
-    first = np.concatenate([[True], last[:-1]])
-    start_of_count = np.flatnonzero(first)
-    position = np.arange(len(chars)) - start_of_count[count_id]  # 5-bit group number within the count
-    values = np.add.reduceat((chars & 0x1F) << (5 * position), start_of_count)
-    last_index = np.flatnonzero(last)
-    negative = (chars[last_index] & 0x10) != 0
-    values = values - np.where(negative, 1 << (5 * (position[last_index] + 1)), 0)
-    owner = char_owner[last_index]
-    # undo the delta coding: count m >= 3 of an RLE adds count m - 2, so each RLE's odd counts are a
-    # running sum, and so are its even counts from the third on (the first count stands alone)
-    index_in_rle = np.arange(len(values)) - np.searchsorted(owner, owner, side="left")
-    group = np.where(index_in_rle >= 1, owner * 2 + index_in_rle % 2, -1 - np.arange(len(values)))
-    order = np.argsort(group, kind="stable")
-    sums = np.cumsum(values[order])
-    g = group[order]
-    starts = np.concatenate([[True], g[1:] != g[:-1]])
-    base = np.maximum.accumulate(np.where(starts, np.arange(len(g)), 0))
-    offset = np.where(base > 0, sums[base - 1], 0)
-    counts = np.empty_like(values)
-    counts[order] = sums - offset
-    return counts, owner
+    return decode_rle_counts_many([r["counts"] for r in rles], [tuple(r["size"]) for r in rles])
 
 
 def label_image(rles: Sequence[dict], height: int, width: int, *, priority: str = "last") -> np.ndarray:
