@@ -31,15 +31,16 @@ CALIBRATION_FILE = "calibration.json"
 
 
 def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float = 0.5) -> np.ndarray:
-    """Bool per prediction: its best IoU with any annotated cell is at least ``iou``."""
-    from pycocotools import mask as mask_utils
+    """Bool per prediction (in the given order): its best IoU with any annotated cell is at least ``iou``
+    (overlaps from :func:`cellseg_nb.eval.matching.image_overlaps`)."""
+    from ..eval.matching import image_overlaps
 
-    if not len(pred_rles):
-        return np.zeros(0, dtype=bool)
-    if not len(gt_rles):
-        return np.zeros(len(pred_rles), dtype=bool)
-    overlaps = np.asarray(mask_utils.iou(list(pred_rles), list(gt_rles), [0] * len(gt_rles)), dtype=np.float64)
-    return overlaps.reshape(len(pred_rles), len(gt_rles)).max(axis=1) >= iou
+    matched = np.zeros(len(pred_rles), dtype=bool)
+    if len(pred_rles) and len(gt_rles):
+        ov = image_overlaps(list(gt_rles), np.zeros(len(gt_rles), dtype=bool), list(pred_rles),
+                            np.zeros(len(pred_rles)), max_dets=None)
+        matched[ov.order] = ov.iou.max(axis=1) >= iou
+    return matched
 
 
 def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, device: str = "auto",
