@@ -140,7 +140,7 @@ def test_train_validate_predict_then_fine_tune(tmp_path, demo_root):
     from cellseg_nb.data.splits import load_split
 
     eval_data = load_split(demo_root, "test", max_images=2)
-    train = {"steps": 2, "batch_size": 2, "data.crop_size": 64, "val_every": 2,
+    train = {"steps": 2, "batch_size": 2, "data.crop_size": 64, "val_every": 2, "log_every": 1,
              "model": {"kwargs": {"width_mult": 0.125}}}
     kw = dict(data_root=demo_root, run_dir=tmp_path / "run", device="cpu")
     first, = training.train_variants(training.plan_variants(["unet"], ["original"], train=train, **kw), eval_data)

@@ -60,3 +60,17 @@ def test_references_are_the_seed_for_wide_rows_and_livecell_for_single_type_rows
     assert out["AP (%) published"].iloc[2] == 27.7 and out["AFNR (%) published"].iloc[2] == 63.2
     assert out["F1 published"].iloc[2] == 0.84 and np.isnan(out["F1 published"].iloc[0])
     assert out["AP (%) Δ"].iloc[2] == pytest.approx(2.3)
+
+
+def test_default_wide_models_prefer_original_then_extended_data(tmp_path):
+    from cellseg_nb.pipeline.single_type import default_wide_labels
+
+    root = tmp_path / "data"
+    (root / "annotations" / "LIVECell").mkdir(parents=True)
+    plan = plan_single_type(["SkBr3"], ["unet"], ["original"], data_root=root, run_dir=tmp_path / "run")
+    with pytest.raises(DataError, match="no LIVECell-wide 'unet' in this run"):
+        default_wide_labels(tmp_path / "run", plan)
+    (tmp_path / "run" / "models" / "unet_synth" / "checkpoints").mkdir(parents=True)
+    assert default_wide_labels(tmp_path / "run", plan) == ["unet_synth"]
+    (tmp_path / "run" / "models" / "unet" / "checkpoints").mkdir(parents=True)
+    assert default_wide_labels(tmp_path / "run", plan) == ["unet"]

@@ -25,7 +25,8 @@ from .predictions import predictions_dir
 from .training import Variant, plan_variants, single_type_predictions_dir
 
 #: How each row of the comparison was trained.
-ROLES = {"original": "single type, original", "extended": "single type, extended", "wide": "LIVECell-wide"}
+ROLES = {"original": "single type, original", "extended": "single type, extended", "wide": "LIVECell-wide",
+         "wide_extended": "LIVECell-wide, extended"}
 METRICS = ("F1", "AP", "AFNR")
 
 
@@ -78,21 +79,37 @@ def wide_predictions(run_dir: str | Path, data: SplitData, labels: Sequence[str]
     return out
 
 
+def default_wide_labels(run_dir: str | Path, plan: Sequence[Variant]) -> list[str]:
+    """Per architecture of ``plan``: the run's LIVECell-wide model trained on the original data, else the
+    one trained on the extended data; DataError when the run has neither."""
+    labels = []
+    for arch in dict.fromkeys(v.model for v in plan):
+        found = [label for label in (arch, f"{arch}_synth")
+                 if (Path(run_dir) / MODELS / label / "checkpoints").is_dir()]
+        if not found:
+            raise DataError(f"no LIVECell-wide {arch!r} in this run to compare with; run the notebook that trains "
+                            "it (03 for U-Nets, 04 for CenterMask) first, or name wide_models",
+                            file=Path(run_dir) / MODELS / arch)
+        labels.append(found[0])
+    return labels
+
+
 def compare_lines(plan: Sequence[Variant], eval_data: SplitData, run_dir: str | Path, *,
                   wide_labels: Sequence[str] | None = None, device: str = "auto",
                   score_threshold: float = 0.5) -> pd.DataFrame:
     """Score every line's single-type models and the LIVECell-wide ones on that line's images of
     ``eval_data``: the comparison table (:func:`comparison_table`). ``wide_labels`` default to the run's
-    models of the same architectures trained on the original data (``unet``, ``centermask_v99``, ...)."""
+    models of the same architectures trained on the original data (``unet``, ``centermask_v99``, ...), or
+    on the extended data (``unet_synth``) where the run trained only that."""
     from ..eval import evaluate_many
     from ..eval.predictions import load_results
     from .training import line_data
 
     architectures = {v.label: v.model for v in plan}
     roles = {v.label: v.train_data for v in plan}
-    wide_labels = list(wide_labels) if wide_labels is not None else sorted({v.model for v in plan})
+    wide_labels = list(wide_labels) if wide_labels is not None else default_wide_labels(run_dir, plan)
     architectures.update({label: label.removesuffix("_synth") for label in wide_labels})
-    roles.update({label: "wide" for label in wide_labels})
+    roles.update({label: "wide_extended" if label.endswith("_synth") else "wide" for label in wide_labels})
     evaluations = {}
     for line in dict.fromkeys(v.cell_type for v in plan):
         data = line_data(eval_data, line)
