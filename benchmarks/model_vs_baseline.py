@@ -14,8 +14,11 @@ time is reported, so a machine that gets busier during the run shows up as a lon
 
 Data: the demo data (default: ``generate_demo_dataset(--images-per-type, --seed)`` into a temporary
 folder, or an existing demo root with ``--demo-root``): train on its train split, score on its test split.
-``--sample ROOT``: the 5 annotated real images of the LIVECell sample, trained and scored on the same 5
-images (there is no held-out annotated image; this shows fit, not generalisation).
+``--sample ROOT``: the 5 annotated real images of the LIVECell sample, split by leaving images out:
+``--sample-test`` names the held-out images (default: ``MCF7_Phase_F4_2_00d00h00m_4`` and
+``BT474_Phase_C3_1_01d04h00m_4``, 282 cells), the other 3 train (``MCF7_Phase_G4_2_02d16h00m_1``,
+``Huh7_Phase_A10_1_02d12h00m_3``, ``BT474_Phase_B3_2_02d12h00m_3``, 961 cells), so no model is scored
+on an image it trained on; ``--sample-test none`` trains and scores on all 5 (fit, not generalisation).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/model_vs_baseline.py --model unet --minutes 9
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/model_vs_baseline.py --model centermask_lite_v19_slim_dw \\
@@ -160,6 +163,37 @@ def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, 
             "by_checkpoint": by_checkpoint or None, "checkpoint": str(res.last_checkpoint) if a.keep else None}
 
 
+#: The real sample's held-out images (one of each line that has two annotated images).
+SAMPLE_TEST = ("MCF7_Phase_F4_2_00d00h00m_4", "BT474_Phase_C3_1_01d04h00m_4")
+
+
+def sample_split(root: Path, test: str, tmp: Path) -> tuple[Path, Path, str]:
+    """Train and test annotation files of the real sample: the images whose file stem is in ``test``
+    (comma-separated; "none": train = test = all) are held out, the rest train."""
+    from cellseg_nb.data.coco import load_coco
+
+    ann = root / "annotations" / "LIVECell" / "livecell_coco_val.json"
+    if test == "none":
+        return ann, ann, "livecell-sample (5 annotated images, train = test)"
+    wanted = {t.strip() for t in test.split(",") if t.strip()}
+    data = load_coco(ann)
+    held = [i["id"] for i in data.images if Path(i["file_name"]).stem in wanted]
+    if len(held) != len(wanted) or len(held) == len(data.images):
+        raise SystemExit(f"--sample-test {test!r}: expected file stems of {ann} that leave training images, "
+                         f"found {len(held)} of {len(data.images)}")
+    train_ids = [i for i in data.image_ids if i not in set(held)]
+    paths = []
+    for name, ids in (("train", train_ids), ("test", held)):
+        part = data.subset(ids)
+        path = tmp / f"sample_{name}.json"
+        path.write_text(json.dumps(part.to_dict()))
+        paths.append(path)
+    names = lambda ids: ", ".join(Path(data.image(i)["file_name"]).stem for i in ids)  # noqa: E731
+    return paths[0], paths[1], (f"livecell-sample, leave images out: train on {names(train_ids)} "
+                                f"({sum(len(data.annotations_for(i)) for i in train_ids)} cells), test on "
+                                f"{names(held)} ({sum(len(data.annotations_for(i)) for i in held)} cells)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="unet", help="unet (or another U-Net preset) or a CenterMask preset")
@@ -172,6 +206,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--demo-root", type=Path, default=None, help="an existing demo dataset (else generated)")
     p.add_argument("--sample", type=Path, default=None, help="LIVECell sample root (5 annotated images)")
+    p.add_argument("--sample-test", default=",".join(SAMPLE_TEST),
+                   help="comma-separated file stems of the sample images held out for testing ('none': "
+                        "train and test on all 5)")
     p.add_argument("--crop", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--optim", default="adamw", choices=("adamw", "sgd"))
@@ -202,9 +239,9 @@ def main(argv: list[str] | None = None) -> None:
         out = a.keep if a.keep is not None else Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         if a.sample is not None:
-            ann = a.sample / "annotations" / "LIVECell" / "livecell_coco_val.json"
-            result = run(a, ann, ann, a.sample / "images", out)
-            result["data"] = "livecell-sample (5 annotated images, train = test)"
+            train_json, test_json, what = sample_split(a.sample, a.sample_test, Path(tmp))
+            result = run(a, train_json, test_json, a.sample / "images", out)
+            result["data"] = what
         else:
             if a.demo_root is not None:
                 root = a.demo_root
