@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cellseg_nb.viz.growth import growth_per_well, growth_table, per_well
+from cellseg_nb.viz.growth import growth_per_well, per_well
 
 
 def _table() -> pd.DataFrame:
@@ -19,14 +19,6 @@ def test_per_well_means_each_time_point_of_each_well():
     wells = per_well(_table(), "n_cells")
     assert wells.values.tolist() == [["A172", "B1", 0, 12.0], ["A172", "B1", 4, 20.0], ["A172", "C2", 0, 100.0],
                                      ["A172", "C2", 4, 140.0], ["A172", "D3", 8, 500.0]]
-
-
-def test_growth_table_leaves_out_wells_seen_once():
-    table = growth_table(_table(), ["n_cells"])
-    assert list(table["well"]) == ["B1", "C2"]
-    b1 = table.iloc[0]
-    assert (b1["n_cells at start"], b1["n_cells at end"], b1["n_cells x"]) == (12.0, 20.0, 1.67)
-    assert b1["time points"] == 2 and (b1["from (h)"], b1["to (h)"]) == (0.0, 4.0)
 
 
 def test_figure_draws_one_line_per_well_and_the_median_where_wells_share_times():

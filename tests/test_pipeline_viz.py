@@ -34,16 +34,6 @@ def test_record_mask_matches_polygon_and_blend_paints_only_the_layer():
     assert (rgb[mask] == (255, 0, 0)).all() and (rgb[~mask] == 100).all()
 
 
-def test_growth_curves_plot_per_time_means():
-    table = pd.DataFrame({"cell_type": ["A172"] * 4 + ["BV2"] * 2, "elapsed_hours": [0, 0, 24, 24, 0, 12],
-                          "n_cells": [10, 20, 30, 50, 5, 7]})
-    fig = plots.growth_curves(table, "n_cells")
-    first, second = fig.axes
-    x, y = first.lines[0].get_data()
-    assert list(x) == [0, 24] and list(y) == [15, 40]
-    assert first.get_title() == "A172" and second.get_title() == "BV-2"
-
-
 def test_grouped_bars_heights_follow_the_table():
     table = pd.DataFrame({"cell_type": ["BV2", "A172", "A172"], "model": ["u", "u", "c"], "F1": [0.5, 0.25, 0.75]})
     ax = plots.grouped_bars(table, "F1").axes[0]

@@ -44,3 +44,16 @@ def test_with_published_matches_cell_types_in_either_spelling():
     assert out["AP (%) seed"].tolist() == [46.7, 15.9, 34.7]
     untouched = with_published(pd.DataFrame({"model": ["x"], "AP (%)": [1.0]}))
     assert list(untouched.columns) == ["model", "AP (%)"]  # nothing reported: no empty columns
+
+
+def test_flat_study_table_gets_the_seed_per_set():
+    from cellseg_nb.eval.published import with_published_study
+
+    flat = pd.DataFrame({"set": ["LIVECell", "A172", "SH-SY5Y"], "centermask_v99 F1": [0.9, 0.9, 0.8],
+                         "centermask_v99 AP (%)": [50.0, 40.0, 30.0], "classical F1": [0.6, 0.6, 0.6]})
+    out = with_published_study(flat)
+    assert list(out.columns) == ["set", "centermask_v99 F1", "centermask_v99 F1 seed", "centermask_v99 F1 Δ",
+                                 "centermask_v99 AP (%)", "centermask_v99 AP (%) seed", "centermask_v99 AP (%) Δ",
+                                 "classical F1"]
+    assert out["centermask_v99 AP (%) seed"].tolist() == [48.5, 39.4, 27.7]
+    assert out["centermask_v99 F1 Δ"].tolist() == pytest.approx([-0.05, -0.05, -0.04])

@@ -54,15 +54,17 @@ def test_growth_per_well_only_where_a_well_has_several_time_points():
 
 
 def test_legends_sit_outside_the_panels():
+    from cellseg_nb.viz.growth import growth_per_well
+
     table = pd.DataFrame({"cell_type": ["A172"] * 4, "elapsed_hours": [0, 24, 0, 24], "source": ["GT", "GT", "m", "m"],
-                          "count": [1, 2, 1, 3]})
-    fig = plots.growth_curves(table, "count", series="source")
+                          "well": ["B2"] * 4, "count": [1, 2, 1, 3]})
+    fig = growth_per_well(table, "count", series="source")
     fig.canvas.draw()
     assert all(ax.get_legend() is None for ax in fig.axes) and len(fig.legends) == 1
     legend_box = fig.legends[0].get_window_extent()
     panel_box = fig.axes[0].get_window_extent()
     assert legend_box.x0 >= panel_box.x1  # right of the data, not over it
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GT", "m"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["GT: one well", "m: one well"]
 
 
 def test_index_shows_an_empty_table_as_no_rows(tmp_path):

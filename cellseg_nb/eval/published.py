@@ -40,7 +40,7 @@ def published_numbers(source: str | None = None) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def published_value(label: str, metric: str, cell_type: str = "all", *, source: str = "seed",
+def published_value(label: str, metric: str, cell_type: str | None = "all", *, source: str = "seed",
                     percent: bool | None = None) -> float | None:
     """One published number, or None where the source did not report it. ``percent`` converts: True
     gives AP-like values in percent, False as fractions, None as published."""
@@ -86,6 +86,28 @@ def with_published(table: pd.DataFrame, metrics: Sequence[str] = ("F1", "AP (%)"
             published.append(published_value(str(row[model_column]), metric, cell, source=source,
                                               percent=percent if metric != "F1" else None))
         values = pd.Series([np.nan if v is None else v for v in published], index=out.index, dtype=float)
+        if values.notna().any():
+            at = out.columns.get_loc(column) + 1
+            out.insert(at, f"{column} {source}", values)
+            delta = pd.to_numeric(out[column], errors="coerce") - values
+            out.insert(at + 1, f"{column} Δ", delta.round(3 if metric == "F1" else 1))
+    return out
+
+
+def with_published_study(table: pd.DataFrame, *, set_column: str = "set", source: str = "seed") -> pd.DataFrame:
+    """A flat study table (one row per set: ``LIVECell`` and each cell line; columns ``<model> <metric>``
+    or ``<model> <metric> (%)``, as :func:`cellseg_nb.viz.report.flat_study_table` builds it) with, after
+    each model column the source reported for some row, ``<column> <source>`` and ``<column> Δ``."""
+    out = table.copy()
+    display_to_folder = {v: k for k, v in DISPLAY_NAMES.items()}
+    for column in list(table.columns):
+        if column == set_column or " " not in str(column):
+            continue
+        label, metric_column = str(column).split(" ", 1)
+        metric, percent = _metric_of(metric_column)
+        values = pd.Series([published_value(label, metric, display_to_folder.get(str(s), str(s)), source=source,
+                                            percent=percent if metric != "F1" else None)
+                            for s in out[set_column]], index=out.index, dtype=float)
         if values.notna().any():
             at = out.columns.get_loc(column) + 1
             out.insert(at, f"{column} {source}", values)

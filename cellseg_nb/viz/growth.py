@@ -10,8 +10,6 @@ so one sees whether a model's growth curve follows the annotated one.
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -62,22 +60,3 @@ def growth_per_well(table: pd.DataFrame, y: str, *, x: str = "elapsed_hours", se
         ax.tick_params(labelsize=7)
     _outside_legend(fig)
     return fig
-
-
-def growth_table(table: pd.DataFrame, y: Sequence[str], *, x: str = "elapsed_hours") -> pd.DataFrame:
-    """Per well with more than one time point: first and last time, and each ``y`` at both (the growth a
-    biologist reads off the curves); wells seen once are left out (nothing grew)."""
-    rows = []
-    for (cell_type, well), part in table.dropna(subset=["well", x]).groupby(["cell_type", "well"], sort=True):
-        means = part.groupby(x)[list(y)].mean().sort_index()
-        if len(means) < 2:
-            continue
-        first, last = means.index[0], means.index[-1]
-        row = {"cell line": _label(cell_type), "well": well, "time points": len(means),
-               "from (h)": float(first), "to (h)": float(last)}
-        for col in y:
-            start, end = float(means[col].iloc[0]), float(means[col].iloc[-1])
-            row[f"{col} at start"], row[f"{col} at end"] = round(start, 3), round(end, 3)
-            row[f"{col} x"] = round(end / start, 2) if start > 0 else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)

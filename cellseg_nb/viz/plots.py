@@ -129,32 +129,6 @@ def distributions(table: pd.DataFrame, columns: Sequence[str], *, by: str = "cel
     return fig
 
 
-def growth_curves(table: pd.DataFrame, y: str | Sequence[str], *, x: str = "elapsed_hours",
-                  by: str = "cell_type", series: str | None = None, ylabel: str | None = None,
-                  columns: int = 4) -> Figure:
-    """``y`` against elapsed time, one panel per cell type; each line is a ``series`` value (a model, or
-    ``"GT"``) averaged per time point; with several ``y`` columns, each column is a line instead."""
-    ys = [y] if isinstance(y, str) else list(y)
-    groups = _types_in(table[by])
-    columns = min(columns, len(groups))
-    rows = math.ceil(len(groups) / columns)
-    fig = _figure(3.2 * columns, 2.6 * rows)
-    for k, group in enumerate(groups):
-        ax = fig.add_subplot(rows, columns, k + 1)
-        part = table[table[by].astype(str) == group]
-        lines = ([(f"{name}", part[part[series] == name], ys[0]) for name in part[series].drop_duplicates()]
-                 if series else [(col, part, col) for col in ys])
-        for name, rows_, col in lines:
-            mean = rows_.groupby(x)[col].mean().sort_index()
-            ax.plot(mean.index, mean.to_numpy(), marker="o", markersize=3, label=str(name))
-        ax.set_title(_label(group), fontsize=9)
-        ax.set_xlabel("elapsed time (h)" if x == "elapsed_hours" else x, fontsize=8)
-        ax.set_ylabel(ylabel or ", ".join(ys), fontsize=8)
-    if any(len(ax.lines) > 1 for ax in fig.axes):
-        _outside_legend(fig)
-    return fig
-
-
 def learning_curves(history: pd.DataFrame | Sequence[dict], *, x: str = "epoch",
                     group: str | None = None, metrics: Sequence[str] | None = None, smooth: int = 1,
                     exact: Sequence[str] = ("lr",), log: Sequence[str] = (), columns: int = 4) -> Figure:
