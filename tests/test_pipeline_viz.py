@@ -56,22 +56,6 @@ def test_pick_images_balances_cell_types_and_depends_on_seed():
         pick_images(dataset, 2, cell_types=["nope"])
 
 
-def test_polygon_shape_against_closed_forms():
-    from cellseg_nb.viz.cells import polygon_shape
-
-    square = polygon_shape([0, 0, 4, 0, 4, 4, 0, 4])
-    assert square["area"] == 16 and square["perimeter"] == 16 and square["axis_ratio"] == pytest.approx(1)
-    assert square["circularity"] == pytest.approx(np.pi / 4)
-    assert polygon_shape([0, 0, 8, 0, 8, 2, 0, 2])["axis_ratio"] == pytest.approx(4)  # sides 8 : 2
-    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
-    rot = np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
-    ellipse = polygon_shape(list((np.c_[10 * np.cos(t), 5 * np.sin(t)] @ rot.T + 30).ravel()))
-    assert ellipse["area"] == pytest.approx(np.pi * 50, rel=1e-3)  # pi a b
-    assert ellipse["axis_ratio"] == pytest.approx(2, rel=1e-3)      # a / b, whatever the rotation
-    disc = polygon_shape(list(np.c_[7 * np.cos(t), 7 * np.sin(t)].ravel()))
-    assert disc["circularity"] == pytest.approx(1, abs=1e-3)
-
-
 def test_density_table_confluence_counts_overlap_once():
     from cellseg_nb.viz.cells import image_density_table
 

@@ -63,9 +63,10 @@ class Shape(NamedTuple):
     solidity: float
 
 
-def polygon_shape(polygon: Sequence[float] | np.ndarray) -> Shape:
+def polygon_shape(polygon: Sequence[float] | np.ndarray, *, solidity: bool = True) -> Shape:
     """Area, perimeter, circularity, elongation (area moments) and solidity of one polygon. A degenerate
-    polygon (no area) has circularity 0 and elongation NaN."""
+    polygon (no area) has circularity 0 and elongation NaN. ``solidity=False`` skips the convex hull
+    (solidity NaN), for tables of millions of cells."""
     xy = polygon_xy(polygon)
     perimeter = polygon_perimeter(xy)
     if len(xy) < 3:
@@ -85,7 +86,8 @@ def polygon_shape(polygon: Sequence[float] | np.ndarray) -> Shape:
     major, minor = half_trace + root, half_trace - root
     elongation = math.sqrt(major / minor) if minor > 0 else math.inf
     circularity = min(4 * math.pi * area / perimeter ** 2, 1.0) if perimeter else 0.0
-    return Shape(float(area), perimeter, float(circularity), float(elongation), _solidity(xy, area))
+    return Shape(float(area), perimeter, float(circularity), float(elongation),
+                 _solidity(xy, area) if solidity else math.nan)
 
 
 def _solidity(xy: np.ndarray, area: float) -> float:

@@ -65,6 +65,17 @@ def _metric_of(column: str) -> tuple[str, bool]:
     return name, False
 
 
+def insert_beside(table: pd.DataFrame, column: str, values: pd.Series, name: str, metric: str) -> None:
+    """In place: after ``column``, ``<column> <name>`` (the published ``values``) and ``<column> Δ`` (this
+    run minus them, three decimals for F1, one for percentages); nothing when no value was published."""
+    if not values.notna().any():
+        return
+    at = table.columns.get_loc(column) + 1
+    table.insert(at, f"{column} {name}", values)
+    delta = pd.to_numeric(table[column], errors="coerce") - values
+    table.insert(at + 1, f"{column} Δ", delta.round(3 if metric == "F1" else 1))
+
+
 def with_published(table: pd.DataFrame, metrics: Sequence[str] = ("F1", "AP (%)", "AFNR (%)"), *,
                    model_column: str = "model", cell_type_column: str | None = None,
                    source: str = "seed") -> pd.DataFrame:
@@ -86,11 +97,7 @@ def with_published(table: pd.DataFrame, metrics: Sequence[str] = ("F1", "AP (%)"
             published.append(published_value(str(row[model_column]), metric, cell, source=source,
                                               percent=percent if metric != "F1" else None))
         values = pd.Series([np.nan if v is None else v for v in published], index=out.index, dtype=float)
-        if values.notna().any():
-            at = out.columns.get_loc(column) + 1
-            out.insert(at, f"{column} {source}", values)
-            delta = pd.to_numeric(out[column], errors="coerce") - values
-            out.insert(at + 1, f"{column} Δ", delta.round(3 if metric == "F1" else 1))
+        insert_beside(out, column, values, source, metric)
     return out
 
 
@@ -108,9 +115,5 @@ def with_published_study(table: pd.DataFrame, *, set_column: str = "set", source
         values = pd.Series([published_value(label, metric, display_to_folder.get(str(s), str(s)), source=source,
                                             percent=percent if metric != "F1" else None)
                             for s in out[set_column]], index=out.index, dtype=float)
-        if values.notna().any():
-            at = out.columns.get_loc(column) + 1
-            out.insert(at, f"{column} {source}", values)
-            delta = pd.to_numeric(out[column], errors="coerce") - values
-            out.insert(at + 1, f"{column} Δ", delta.round(3 if metric == "F1" else 1))
+        insert_beside(out, column, values, source, metric)
     return out

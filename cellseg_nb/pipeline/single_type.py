@@ -142,7 +142,7 @@ def with_references(table: pd.DataFrame) -> pd.DataFrame:
     seed study's per-line F1 / AP / AFNR of that architecture (its models were trained LIVECell-wide),
     for single-type rows on original data LIVECell's own single-type CenterMask V-99 AP; ``<metric>
     published`` and ``<metric> Δ`` (this run minus it), blank where nobody published the number."""
-    from ..eval.published import published_value
+    from ..eval.published import insert_beside, published_value
 
     out = table.copy()
     sources = {ROLES["wide"]: "seed", ROLES["original"]: "livecell"}
@@ -153,11 +153,7 @@ def with_references(table: pd.DataFrame) -> pd.DataFrame:
             value = None if source is None else published_value(row["architecture"], metric, row["cell line"],
                                                                 source=source, percent=percent)
             values.append(np.nan if value is None else value)
-        values = pd.Series(values, index=out.index, dtype=float)
-        if values.notna().any():
-            at = out.columns.get_loc(column) + 1
-            out.insert(at, f"{column} published", values)
-            out.insert(at + 1, f"{column} Δ", (out[column] - values).round(3 if metric == "F1" else 1))
+        insert_beside(out, column, pd.Series(values, index=out.index, dtype=float), "published", metric)
     return out
 
 
