@@ -53,7 +53,7 @@ def reference_counts(record, score_threshold):
 @pytest.mark.slow
 def test_greedy_matching_equals_cocoeval_pairs(matched):
     from cellseg_nb.eval.matching import greedy_match, image_overlaps
-    from cellseg_nb.eval.per_image import gt_rles_for_image
+    from cellseg_nb.data.geometry import annotation_rles
     from cellseg_nb.eval.protocol import IOU_THRESHOLDS
 
     gt, results, by_image = matched
@@ -63,7 +63,7 @@ def test_greedy_matching_equals_cocoeval_pairs(matched):
         anns = gt.annotations_for(img["id"])
         preds = [r for r in results if r["image_id"] == img["id"]]
         rles = [{"size": p["segmentation"]["size"], "counts": p["segmentation"]["counts"]} for p in preds]
-        ov = image_overlaps(gt_rles_for_image(anns, img["height"], img["width"]), np.zeros(len(anns), bool),
+        ov = image_overlaps(annotation_rles(anns, img["height"], img["width"]), np.zeros(len(anns), bool),
                             rles, np.array([p["score"] for p in preds]))
         ref = by_image[img["id"]]
         # loadRes numbers results 1..N in file order: the dt ids of this image in score order

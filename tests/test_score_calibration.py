@@ -16,7 +16,7 @@ import torch
 from scipy import ndimage
 
 from cellseg_nb.data.splits import load_split
-from cellseg_nb.eval.per_image import gt_rles_for_image
+from cellseg_nb.data.geometry import annotation_rles
 from cellseg_nb.eval.predictions import masks_to_results
 from cellseg_nb.models.postprocess import PostprocessParams, calibrated_scores, semantic_to_instances
 from cellseg_nb.train.calibrate import fit_calibration, match_labels
@@ -27,7 +27,7 @@ def simulated_probabilities(dataset, image_id, rng: np.random.Generator) -> tupl
     """3 x H x W (background, interior, boundary) probabilities for one image, and its GT RLEs."""
     record = dataset.image(image_id)
     h, w = int(record["height"]), int(record["width"])
-    rles = gt_rles_for_image(list(dataset.annotations_for(image_id)), h, w)
+    rles = annotation_rles(list(dataset.annotations_for(image_id)), h, w)
     labels = label_image(rles, h, w)
     rim = (labels > 0) & (ndimage.grey_erosion(labels, size=3) != labels)
     interior = np.where((labels > 0) & ~rim, 0.92, 0.02)

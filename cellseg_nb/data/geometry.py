@@ -128,6 +128,32 @@ def annotation_rle(ann: Mapping[str, Any], height: int, width: int) -> dict:
     return segmentation_rle(ann["segmentation"], height, width)
 
 
+def annotation_rles(anns: Sequence[Mapping[str, Any]], height: int, width: int) -> list[dict]:
+    """RLEs (bytes counts) of one image's annotations, as :func:`annotation_rle` gives each, converting all
+    polygons in one pycocotools call (the evaluation's hot path)."""
+    from pycocotools import mask as mask_utils
+
+    polygons, owners, out = [], [], [None] * len(anns)
+    for k, ann in enumerate(anns):
+        seg = ann["segmentation"]
+        if isinstance(seg, list):
+            polygons.extend(seg)
+            owners.extend([k] * len(seg))
+        elif isinstance(seg.get("counts"), list):
+            out[k] = mask_utils.frPyObjects(seg, height, width)
+        else:
+            counts = seg["counts"]
+            out[k] = {"size": list(seg["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    if polygons:
+        parts = mask_utils.frPyObjects(polygons, height, width)
+        grouped: dict[int, list] = {}
+        for owner, part in zip(owners, parts):
+            grouped.setdefault(owner, []).append(part)
+        for owner, rles in grouped.items():
+            out[owner] = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
+    return out
+
+
 def rle_areas(rles: Sequence[dict]) -> np.ndarray:
     """Pixel areas of RLEs as float64.
 

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.coco import CocoDataset, load_coco
-from .per_image import ImageScore, gt_rles_for_image, score_image
+from ..data.geometry import annotation_rles
+from .per_image import ImageScore, score_image
 from .predictions import load_results, validate_results
 from .protocol import COCO_KEYS, IOU_THRESHOLDS, Backend, IouType, coco_arrays, gt_for_cocoeval
 from .semantic import cell_type_of, summarize_pixels
@@ -113,7 +114,7 @@ def evaluate_instances(gt: CocoDataset | str | Path, predictions: Sequence[dict]
     # it); box matching per image uses the record's bbox or, as loadRes does, the mask's extent.
     for rec in (_with_boxes(results) if iou_type == "bbox" else results):
         by_image[rec["image_id"]].append(rec)
-    rles_by_image = {img["id"]: gt_rles_for_image(gt.annotations_for(img["id"]), int(img["height"]),
+    rles_by_image = {img["id"]: annotation_rles(gt.annotations_for(img["id"]), int(img["height"]),
                                                   int(img["width"])) for img in gt.images}
     scores = [score_image(img, gt.annotations_for(img["id"]), by_image[img["id"]], iou_type=iou_type,
                           score_threshold=float(score_threshold), gt_rles=rles_by_image[img["id"]])

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.geometry import annotation_rles
+
 from .matching import ImageOverlaps, greedy_match, image_overlaps
 from .protocol import IOU_THRESHOLDS, MAX_DETS
 from .semantic import cell_type_of, pixel_metrics, rle_pixel_counts
@@ -63,31 +65,6 @@ class ImageScore:
     matching: ImageMatching | None = None      # per-object classes, IoUs and partners
 
 
-def gt_rles_for_image(anns: list[dict], height: int, width: int) -> list[dict]:
-    """RLEs (bytes counts) of an image's annotations, converting all polygons in one pycocotools call."""
-    from pycocotools import mask as mask_utils
-
-    polygons, owners, out = [], [], [None] * len(anns)
-    for k, ann in enumerate(anns):
-        seg = ann["segmentation"]
-        if isinstance(seg, list):
-            polygons.extend(seg)
-            owners.extend([k] * len(seg))
-        elif isinstance(seg.get("counts"), list):
-            out[k] = mask_utils.frPyObjects(seg, height, width)
-        else:
-            counts = seg["counts"]
-            out[k] = {"size": list(seg["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    if polygons:
-        parts = mask_utils.frPyObjects(polygons, height, width)
-        grouped: dict[int, list] = {}
-        for owner, part in zip(owners, parts):
-            grouped.setdefault(owner, []).append(part)
-        for owner, rles in grouped.items():
-            out[owner] = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
-    return out
-
-
 def _pred_rles(preds: list[dict]) -> list[dict]:
     return [{"size": p["segmentation"]["size"], "counts": p["segmentation"]["counts"].encode("ascii")
              if isinstance(p["segmentation"]["counts"], str) else p["segmentation"]["counts"]} for p in preds]
@@ -118,7 +95,7 @@ def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str
                 matches: list[tuple[np.ndarray, np.ndarray]] | None = None) -> ImageScore:
     """Per-image numbers for one image's ground truth ``anns`` and validated predictions ``preds``.
 
-    ``gt_rles`` are the annotations' RLEs when already computed (:func:`gt_rles_for_image`);
+    ``gt_rles`` are the annotations' RLEs when already computed (:func:`cellseg_nb.data.geometry.annotation_rles`);
     ``overlaps`` the result of :func:`image_overlaps_of` for the same ``anns`` and ``preds`` and
     ``matches`` that of :func:`greedy_matches` on them (both independent of the score threshold: only
     the first rows above ``score_threshold`` are used), for callers scoring one image at several
@@ -126,7 +103,7 @@ def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str
     """
     height, width = int(img["height"]), int(img["width"])
     crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-    gt_rles = gt_rles_for_image(anns, height, width) if gt_rles is None else gt_rles
+    gt_rles = annotation_rles(anns, height, width) if gt_rles is None else gt_rles
     pred_rles = _pred_rles(preds)
     ov = image_overlaps_of(anns, preds, gt_rles, iou_type=iou_type) if overlaps is None else overlaps
     n_keep = int(np.count_nonzero(ov.scores >= score_threshold))

@@ -52,7 +52,7 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
     from ..data.images import read_image
     from ..data.layout import ImageLocator
     from ..data.splits import pick_images
-    from ..eval.per_image import gt_rles_for_image
+    from ..data.geometry import annotation_rles
     from ..eval.predictions import masks_to_results
     from .runtime import resolve_device
     from .validate import predict_image
@@ -72,7 +72,7 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
                 raise ValueError(f"{type(model).__name__} gives no instance features; only semantic models "
                                  "(U-Nets) are calibrated")
             results = masks_to_results(record["id"], out["masks"], out["scores"])
-            gt = gt_rles_for_image(list(dataset.annotations_for(record["id"])), int(record["height"]),
+            gt = annotation_rles(list(dataset.annotations_for(record["id"])), int(record["height"]),
                                    int(record["width"]))
             rles = [{"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].encode("ascii")}
                     for r in results]

@@ -169,12 +169,12 @@ class BrowserCache:
     def ground_truth(self, image_id: object) -> tuple[list[dict], list[dict], np.ndarray]:
         """Annotations, their RLEs and their label image (annotation ``k`` painted as ``k + 1``)."""
         def make():
-            from ..eval.per_image import gt_rles_for_image
+            from ..data.geometry import annotation_rles
 
             record = self.data.dataset.image(image_id)
             h, w = int(record["height"]), int(record["width"])
             anns = list(self.data.dataset.annotations_for(image_id))
-            rles = gt_rles_for_image(anns, h, w)
+            rles = annotation_rles(anns, h, w)
             return anns, rles, label_image(rles, h, w)
         return self._gt.get_or(image_id, make)
 
@@ -218,13 +218,14 @@ class BrowserCache:
         key = (tuple(image_ids), round(float(threshold), 6))
         if key in self._ranking:
             return self._ranking[key]
-        from ..eval.per_image import gt_rles_for_image, score_image
+        from ..data.geometry import annotation_rles
+        from ..eval.per_image import score_image
 
         totals = {model: [0, 0, 0] for model in self.data.predictions}
         for image_id in image_ids:
             record = self.data.dataset.image(image_id)
             anns = list(self.data.dataset.annotations_for(image_id))
-            rles = gt_rles_for_image(anns, int(record["height"]), int(record["width"]))
+            rles = annotation_rles(anns, int(record["height"]), int(record["width"]))
             for model, grouped in self.data.predictions.items():
                 row = score_image(record, anns, grouped.get(image_id, []), iou_type="segm",
                                   score_threshold=float(threshold), gt_rles=rles).row
