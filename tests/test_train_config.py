@@ -106,6 +106,25 @@ def test_init_weights_named_by_shipped_configs_are_model_zoo_entries_of_the_same
     zoo = zoo_entries()
     named = {name: load_config(name) for name in config_names()}
     starts = {name: cfg.model.init_weights for name, cfg in named.items() if cfg.model.init_weights}
-    assert set(starts) == {"centermask_lite_v19_slim_dw", "centermask_v99"}
+    assert starts == {"centermask_lite_v19_slim_dw": "imagenet-vovnet19-slim-dw-d2",
+                      "centermask_v99": "imagenet-vovnet99-d2",
+                      "centermask_lite_v19_slim_dw_coco": "coco-centermask-lite-v19-slim-dw",
+                      "centermask_v99_coco": "coco-centermask-v99"}
     for name, weights in starts.items():
         assert weights in zoo and zoo[weights].model == named[name].model.name, name
+
+
+def test_a_yaml_can_start_from_another(tmp_path, monkeypatch):
+    """The COCO-start configs are LIVECell's with one key changed; chains are followed, loops refused."""
+    coco, imagenet = load_config("centermask_v99_coco"), load_config("centermask_v99")
+    assert coco.model.init_weights == "coco-centermask-v99" and coco.output_dir == "runs/centermask_v99_coco"
+    assert (coco.schedule, coco.optim, coco.steps, coco.model.kwargs) == \
+        (imagenet.schedule, imagenet.optim, imagenet.steps, imagenet.model.kwargs)
+    (tmp_path / "a.yaml").write_text("base_config: b.yaml\nsteps: 3\n")
+    (tmp_path / "b.yaml").write_text("base_config: a.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config("a.yaml")
+    (tmp_path / "b.yaml").write_text("batch_size: 7\nsteps: 9\n")
+    cfg = load_config("a.yaml")
+    assert (cfg.steps, cfg.batch_size) == (3, 7)

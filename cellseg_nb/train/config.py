@@ -289,9 +289,12 @@ def resolve_config(name_or_path: str | Path) -> Path:
                       f"(known: {', '.join(config_names()) or 'none'})")
 
 
-def read_config_dict(name_or_path: str | Path) -> dict:
-    """The raw mapping of a training YAML (no validation), for composing with overrides."""
+def read_config_dict(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """The raw mapping of a training YAML (no validation), for composing with overrides. A YAML may start
+    from another with a top-level ``base_config: NAME`` (its keys then override that one's)."""
     path = resolve_config(name_or_path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"{path}: base_config chain loops back to itself")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -300,7 +303,12 @@ def read_config_dict(name_or_path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a training config must be a mapping, got {type(data).__name__}")
-    return data
+    parent = data.pop("base_config", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: base_config must name a config, got {parent!r}")
+    return merge_overrides(read_config_dict(parent, (*_seen, path.resolve())), data)
 
 
 def compose_config(base: str | Path | None = None, *layers: Mapping[str, Any] | None,
