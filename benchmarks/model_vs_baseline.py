@@ -109,6 +109,17 @@ def run_probe(cfg: dict, a: argparse.Namespace, out: Path) -> tuple[float, float
     return probe_s, (sum(times) / len(times) if times else probe_s / a.probe_steps)
 
 
+def kept_run(folder: Path):
+    """The TrainResult-like view of a run kept with ``--keep`` (its last checkpoint and metrics log)."""
+    from types import SimpleNamespace
+
+    checkpoints = sorted((folder / "checkpoints").glob("step_*.pt"))
+    if not checkpoints:
+        raise SystemExit(f"--evaluate-only: no step_*.pt in {folder / 'checkpoints'}")
+    return SimpleNamespace(last_checkpoint=checkpoints[-1], steps=int(checkpoints[-1].stem.split("_")[1]),
+                           metrics_log=folder / "metrics.jsonl")
+
+
 def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, out: Path) -> dict:
     from cellseg_nb.baseline import segment_dataset
     from cellseg_nb.data.coco import load_coco
@@ -118,31 +129,39 @@ def run(a: argparse.Namespace, train_json: Path, test_json: Path, images: Path, 
 
     cfg = base_config(a, train_json, images, out / "cache")
     load = {"start": os.getloadavg()}
-    cache_s = fill_cache(cfg)
-    log(f"target cache filled in {cache_s:.1f} s")
-    # the probe's mean time per step (its first steps and the start-up left out) decides how many fit
-    probe_s = per_step = 0.0
-    if not a.steps:
-        probe_s, per_step = run_probe(cfg, a, out)
-    steps = a.steps or max(20, int(a.minutes * 60 / per_step))
-    log(f"probe: {probe_s:.1f} s, {per_step:.3f} s/step after warm-up -> {steps} steps")
-    t0 = time.perf_counter()
-    res = train(config_from_dict({**cfg, "steps": steps, "checkpoint_every": a.checkpoint_every or steps,
-                                  "output_dir": str(out / "run")}))
-    train_s = time.perf_counter() - t0
+    probe_s = per_step = cache_s = 0.0
+    if a.evaluate_only:  # a kept run: score its last checkpoint; train time summed from its metrics log
+        res = kept_run(out / "run")
+        records = [json.loads(line) for line in res.metrics_log.read_text().splitlines() if line.strip()]
+        records = [r for r in records if r.get("split") == "train"]
+        train_s = sum((r["step"] - q["step"]) * a.batch_size / r["samples_per_s"]
+                      for q, r in zip([{"step": 0}] + records, records))
+        log(f"evaluating {res.last_checkpoint} ({res.steps} steps, about {train_s:.0f} s of training)")
+    else:
+        cache_s = fill_cache(cfg)
+        log(f"target cache filled in {cache_s:.1f} s")
+        # the probe's mean time per step (its first steps and the start-up left out) decides how many fit
+        if not a.steps:
+            probe_s, per_step = run_probe(cfg, a, out)
+        steps = a.steps or max(20, int(a.minutes * 60 / per_step))
+        log(f"probe: {probe_s:.1f} s, {per_step:.3f} s/step after warm-up -> {steps} steps")
+        t0 = time.perf_counter()
+        res = train(config_from_dict({**cfg, "steps": steps, "checkpoint_every": a.checkpoint_every or steps,
+                                      "output_dir": str(out / "run")}))
+        train_s = time.perf_counter() - t0
     load["after_training"] = os.getloadavg()
     log(f"trained {res.steps} steps in {train_s:.1f} s")
     gt = load_coco(test_json)
     t0 = time.perf_counter()
     predictions = predict_dataset(res.last_checkpoint, gt, images, device="cpu",
-                                  score_threshold=a.score_threshold, progress=False)
+                                  min_score=a.score_threshold, progress=False)
     predict_s = time.perf_counter() - t0
     model = evaluate_instances(gt, predictions).summary
     base = evaluate_instances(gt, segment_dataset(gt, images)).summary
     by_checkpoint = {}
     if a.eval_checkpoints:  # every saved checkpoint of the run on the same test images (exploration)
         for path in sorted((out / "run" / "checkpoints").glob("step_*.pt")):
-            preds = predict_dataset(path, gt, images, device="cpu", score_threshold=a.score_threshold,
+            preds = predict_dataset(path, gt, images, device="cpu", min_score=a.score_threshold,
                                     progress=False)
             summary = evaluate_instances(gt, preds).summary
             by_checkpoint[int(path.stem.split("_")[1])] = {k: round(summary[k], 4) for k in KEYS}
@@ -224,6 +243,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--eval-checkpoints", action="store_true", help="also score every saved checkpoint")
     p.add_argument("--keep", type=Path, default=None, help="keep the run folder (checkpoints, metrics) here")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="with --keep DIR of an earlier run: no training, score its last checkpoint")
     p.add_argument("--json", type=Path, default=None, help="write the numbers here")
     a = p.parse_args(argv)
     for key, value in FAMILY_DEFAULTS[family(a.model)].items():
