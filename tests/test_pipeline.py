@@ -74,7 +74,7 @@ def test_run_executes_in_order_and_writes_reports_and_index(tmp_path):
     index = (report_dir / "index.html").read_text()
     # seed 2 -> scores 3.0 and 2.25; b_use scales them by 10 -> 30 and 22.5
     assert "Headline scores" in index and "<td>3</td>" in index and "<td>2.250</td>" in index
-    assert "<td>22.5</td>" in index and "data:image/png;base64," in index
+    assert "<td>22.500</td>" in index and "data:image/png;base64," in index
     assert 'href="a_make.html"' in index and 'href="b_use.clean.html"' in index
     assert {k: v["status"] for k, v in read_status(run_dir).items()} == {"a_make": "ok", "b_use": "ok"}
     assert any("[2/2] b_use: ok" in m for m in messages)
