@@ -7,9 +7,6 @@ eval['precision'] / eval['recall'] at the 2000-detection index (mean over entrie
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import json
 
 import numpy as np
@@ -19,31 +16,7 @@ from cellseg_nb.data.coco import load_coco
 from cellseg_nb.eval import evaluate_instances
 from cellseg_nb.eval.perturb import PerturbConfig, perturbed_predictions
 
-AREAS = [[0, 1e10], [0, 324], [324, 961], [961, 1e10]]
-
-
-def reference_arrays(gt_path, results, iou_type="segm", image_ids=None):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(gt_path))
-        dt = gt.loadRes(copy.deepcopy(results))
-        ev = COCOeval(gt, dt, iou_type)
-        ev.params.useCats = 0
-        ev.params.maxDets = [100, 500, 2000]
-        ev.params.areaRng = AREAS
-        ev.params.areaRngLbl = ["all", "small", "medium", "large"]
-        if image_ids is not None:
-            ev.params.imgIds = list(image_ids)
-        ev.evaluate()
-        ev.accumulate()
-    return ev.eval["precision"], ev.eval["recall"]
-
-
-def mean_defined(a):
-    a = a[a > -1]
-    return float(a.mean()) if a.size else float("nan")
+from _coco_reference import mean_defined, reference_arrays  # noqa: E402
 
 
 def reference_summary(precision, recall):

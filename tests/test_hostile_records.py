@@ -6,9 +6,7 @@ plain pycocotools COCOeval on the user's file (for the bbox-less evaluation).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
@@ -18,9 +16,9 @@ from pycocotools import mask as mask_utils
 from cellseg_nb.data.coco import dataset_from_dict, load_coco
 from cellseg_nb.data.records import BOX_TOLERANCE_PX, RleError, decode_rle_counts
 from cellseg_nb.errors import DataError
+from _coco_reference import mean_defined, reference_arrays
 
 H, W = 40, 60
-AREAS = [[0, 1e10], [0, 324], [324, 961], [961, 1e10]]
 
 
 def test_rle_decoder_matches_pycocotools_encoder():
@@ -193,28 +191,8 @@ def test_mixed_bbox_presence_is_an_error():
 
 def _pycocotools_summary(gt_data: dict, results: list[dict], image_ids=None) -> dict:
     """Plain pycocotools on the records as given, LIVECell's protocol; AP/AR read at 2000 detections."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = copy.deepcopy(gt_data)
-        gt.createIndex()
-        dt = gt.loadRes(copy.deepcopy(results))
-        ev = COCOeval(gt, dt, "segm")
-        ev.params.useCats = 0
-        ev.params.maxDets = [100, 500, 2000]
-        ev.params.areaRng = AREAS
-        ev.params.areaRngLbl = ["all", "small", "medium", "large"]
-        if image_ids is not None:
-            ev.params.imgIds = list(image_ids)
-        ev.evaluate()
-        ev.accumulate()
-    p, r = ev.eval["precision"], ev.eval["recall"]
-
-    def mean(a):
-        a = a[a > -1]
-        return float(a.mean()) if a.size else float("nan")
+    p, r = reference_arrays(gt_data, results, "segm", image_ids)
+    mean = mean_defined
 
     return {"AP": mean(p[:, :, :, 0, 2]), "AP50": mean(p[0, :, :, 0, 2]), "AP75": mean(p[5, :, :, 0, 2]),
             "APs": mean(p[:, :, :, 1, 2]), "APm": mean(p[:, :, :, 2, 2]), "APl": mean(p[:, :, :, 3, 2]),
