@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser_check import CHROMIUM_ARGS, find_chromium
+from browser_check import CHROMIUM_ARGS, find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "06_browse_predictions.ipynb"

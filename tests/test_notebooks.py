@@ -106,7 +106,7 @@ def test_every_notebook_runs_headless_with_tiny_parameters(tiny_run):
     for result in results:
         assert result.report.is_file() and result.clean_report.is_file()
         assert _headline_tables(config), "notebooks must save headline tables"
-    from tests.browser_check import check_pages, find_chromium
+    from browser_check import check_pages, find_chromium
 
     if find_chromium() is None:
         pytest.skip("Chromium not found: the index was built but not checked in a browser")

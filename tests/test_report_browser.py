@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from cellseg_nb.pipeline import run_pipeline
-from tests.browser_check import check_page, check_pages, find_chromium
-from tests.test_pipeline import make_config
+from browser_check import check_page, check_pages, find_chromium
+from test_pipeline import make_config
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(

@@ -86,7 +86,7 @@ def test_wide_table_scrolls_inside_the_exported_report(tmp_path):
     import pytest
 
     from cellseg_nb.pipeline.export import export_notebook
-    from tests.browser_check import CHROMIUM_ARGS, find_chromium
+    from browser_check import CHROMIUM_ARGS, find_chromium
 
     chromium = find_chromium()
     if chromium is None:
