@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -154,8 +155,10 @@ def bucket() -> FakeBucket:
     return FakeBucket(files=_fake_files())
 
 
-@pytest.fixture()
-def base_url(bucket: FakeBucket):
+@contextlib.contextmanager
+def serve_bucket(bucket: FakeBucket):
+    """The bucket on a loopback HTTP server for the duration of the block; yields its base URL. A backstop
+    timer stops the server even if the block never ends."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(bucket))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -170,6 +173,12 @@ def base_url(bucket: FakeBucket):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture()
+def base_url(bucket: FakeBucket):
+    with serve_bucket(bucket) as url:
+        yield url
 
 
 def _gets(bucket: FakeBucket) -> list[str]:

@@ -5,7 +5,6 @@ loads strictly and predicts what its source model predicts; the registry, overri
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import re
@@ -23,7 +22,7 @@ from cellseg_nb.weights import WeightsError, load_model, resolve_weights, zoo_en
 from cellseg_nb.weights.info import zoo_markdown_table
 from cellseg_nb.weights.zoo import ZOO
 
-from test_download import PREFIX, FakeBucket, _handler, loopback_only  # noqa: F401 (autouse fixture)
+from test_download import PREFIX, FakeBucket, loopback_only, serve_bucket  # noqa: F401 (autouse fixture)
 from test_weights_formats import LITE, SMALL, lite, outputs_equal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,16 +61,8 @@ def bucket(source, coco_source) -> FakeBucket:
 
 @pytest.fixture()
 def base_url(bucket: FakeBucket):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(bucket))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_bucket(bucket) as url:
+        yield url
 
 
 @pytest.fixture()
