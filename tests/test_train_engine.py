@@ -169,3 +169,46 @@ def test_shipped_training_configs_load_and_name_known_models():
     for path in configs:
         cfg = load_config(path)
         assert cfg.model.name in model_names(), path.name
+
+
+@pytest.mark.parametrize("native,expected", [(True, "bf16"), (False, "none")])
+def test_auto_amp_on_cpu_follows_native_bf16(monkeypatch, native, expected):
+    """`amp: auto` on CPU is bf16 only where the CPU multiplies bf16 in hardware (emulated bf16 is slower)."""
+    from cellseg_nb.train import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    assert runtime.resolve_amp("auto", torch.device("cpu")) == expected
+    assert runtime.resolve_amp("none", torch.device("cpu")) == "none"  # an explicit choice is kept
+    assert runtime.resolve_amp("fp16", torch.device("cpu")) == "fp16"
+
+
+def test_native_bf16_probe_reads_the_cpu_flags(monkeypatch):
+    from cellseg_nb.train import runtime
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    assert runtime.cpu_has_native_bf16() is False
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert runtime.cpu_has_native_bf16() is True
+
+
+@pytest.mark.parametrize("optim", ["adamw", "sgd"])
+def test_optimizer_uses_fused_kernel_on_cpu_and_matches_plain(tmp_path, optim):
+    """The fused optimizer (torch >= 2.4 on CPU) takes the same steps as the plain one."""
+    from cellseg_nb.train.engine import _fused_if_supported
+
+    cls = torch.optim.AdamW if optim == "adamw" else torch.optim.SGD
+    kwargs = {"lr": 0.1, "weight_decay": 1e-2, **({"momentum": 0.9} if optim == "sgd" else {})}
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(5))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    fused, plain = _fused_if_supported(cls, a, kwargs), cls(b, **kwargs)
+    assert fused.defaults.get("fused") is True
+    for _ in range(3):
+        for p, q in zip(a, b):
+            g = torch.randn_like(p)
+            p.grad, q.grad = g.clone(), g.clone()
+        fused.step()
+        plain.step()
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

@@ -51,6 +51,16 @@ class TrainResult:
     stopped_early: bool
 
 
+def _fused_if_supported(cls: type, params: list, kwargs: dict) -> torch.optim.Optimizer:
+    """The optimizer's fused kernel where this torch has one for the parameters' device (CPU and CUDA
+    since torch 2.4): one pass over all parameters instead of a Python loop over tensors, about 4x less
+    optimizer time per step on CPU (docs/benchmarks.md); the plain implementation otherwise."""
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(params, **kwargs)
+
+
 class Trainer:
     """One training run; ``model`` defaults to ``build_model(config.model.name, **config.model.kwargs)``."""
 
@@ -93,8 +103,9 @@ class Trainer:
         o = self.cfg.optim
         params = [p for p in self.model.parameters() if p.requires_grad]
         if o.name == "sgd":
-            return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+            kwargs = dict(lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+            return _fused_if_supported(torch.optim.SGD, params, kwargs)
+        return _fused_if_supported(torch.optim.AdamW, params, dict(lr=o.lr, weight_decay=o.weight_decay))
 
     def _loader(self) -> DataLoader:
         self.sampler.set_epoch(self.epoch)
