@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data.geometry import annotation_rles
 
-from .matching import ImageOverlaps, greedy_match, image_overlaps
+from .matching import ImageOverlaps, greedy_match_overlaps, image_overlaps
 from .protocol import IOU_THRESHOLDS, MAX_DETS
 from .semantic import cell_type_of, pixel_metrics, rle_pixel_counts
 from .taxonomy import classify, size_class
@@ -85,8 +85,9 @@ def image_overlaps_of(anns: list[dict], preds: list[dict], gt_rles: list[dict], 
 def greedy_matches(overlaps: ImageOverlaps, crowd: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """COCOeval's greedy matching of all of an image's predictions at each IoU threshold of
     :data:`IOU_THRESHOLDS`. It does not depend on the score threshold: matching visits predictions in
-    score order, so the matches of the predictions kept at any threshold are a prefix of these."""
-    return [greedy_match(overlaps.iou, t, crowd) for t in IOU_THRESHOLDS]
+    score order, so the matches of the predictions kept at any threshold are a prefix of these. Only the
+    overlapping pairs are visited, a few per prediction, not an ``n_pred x n_gt`` matrix."""
+    return [greedy_match_overlaps(overlaps, t, crowd) for t in IOU_THRESHOLDS]
 
 
 def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str,
@@ -141,9 +142,10 @@ def score_image(img: dict, anns: list[dict], preds: list[dict], *, iou_type: str
 
 def _matching(ov: ImageOverlaps, taxonomy: dict, n_keep: int, match50: np.ndarray,
               ignored50: np.ndarray) -> ImageMatching:
-    iou = ov.iou[:n_keep]
-    pred_iou = iou.max(axis=1) if iou.size else np.zeros(n_keep)
-    cell_iou = iou.max(axis=0) if iou.size else np.zeros(ov.n_gt)
+    k = ov.pairs_below(n_keep)  # best IoUs over the overlapping pairs (0 where nothing overlaps)
+    pred_iou, cell_iou = np.zeros(n_keep), np.zeros(ov.n_gt)
+    np.maximum.at(pred_iou, ov.rows[:k], ov.pair_iou[:k])
+    np.maximum.at(cell_iou, ov.cols[:k], ov.pair_iou[:k])
     kept_match = match50[:n_keep]
     real = (kept_match >= 0) & ~ignored50[:n_keep]
     pred_partner = np.where(real, kept_match, -1)

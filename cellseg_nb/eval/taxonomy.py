@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matching import ImageOverlaps, greedy_match
+from .matching import ImageOverlaps, greedy_match_overlaps
 
 CELL_CLASSES: tuple[str, ...] = ("matched", "merged", "split", "missed")
 PREDICTION_CLASSES: tuple[str, ...] = ("matched", "merged", "split", "spurious")
@@ -58,25 +58,28 @@ def classify(overlaps: ImageOverlaps, n_keep: int | None = None, *,
     (greedy matching by score makes the first ``n_keep`` rows' matches a prefix of them).
     """
     n = overlaps.n_pred if n_keep is None else int(n_keep)
-    iou = overlaps.iou[:n]
-    inter = overlaps.intersection[:n]
     crowd = overlaps.gt_crowd
     n_gt = overlaps.n_gt
 
-    match50, ignored50 = (m[:n] for m in match50) if match50 is not None else greedy_match(iou, 0.5, crowd)
-    match75, ignored75 = (m[:n] for m in match75) if match75 is not None else greedy_match(iou, 0.75, crowd)
+    match50 = greedy_match_overlaps(overlaps, 0.5) if match50 is None else match50
+    match75 = greedy_match_overlaps(overlaps, 0.75) if match75 is None else match75
+    match50, ignored50 = (m[:n] for m in match50)
+    match75, ignored75 = (m[:n] for m in match75)
     cell_matched50 = np.zeros(n_gt, dtype=bool)
     cell_matched50[match50[(match50 >= 0) & ~ignored50]] = True
     cell_matched75 = np.zeros(n_gt, dtype=bool)
     cell_matched75[match75[(match75 >= 0) & ~ignored75]] = True
 
-    real = ~crowd
-    with np.errstate(invalid="ignore", divide="ignore"):
-        covers = (inter > 0.5 * overlaps.gt_area[None, :]) & real[None, :]            # (n, n_gt)
-        lies_in = (inter > 0.5 * overlaps.pred_area[:n, None]) & real[None, :]        # (n, n_gt)
-    merge_pred = covers.sum(axis=1) >= 2
-    split_cell = lies_in.sum(axis=0) >= 2
-    covered_by_merge = covers[merge_pred].any(axis=0) if n else np.zeros(n_gt, dtype=bool)
+    # covers / lies in, over the overlapping pairs of the kept predictions (no other pair intersects)
+    k = overlaps.pairs_below(n)
+    rows, cols, inter = overlaps.rows[:k], overlaps.cols[:k], overlaps.pair_intersection[:k]
+    real = ~crowd[cols]
+    covers = (inter > 0.5 * overlaps.gt_area[cols]) & real
+    lies_in = (inter > 0.5 * overlaps.pred_area[rows]) & real
+    merge_pred = np.bincount(rows[covers], minlength=n) >= 2
+    split_cell = np.bincount(cols[lies_in], minlength=n_gt) >= 2
+    covered_by_merge = np.zeros(n_gt, dtype=bool)
+    covered_by_merge[cols[covers & merge_pred[rows]]] = True
 
     cell_class = np.full(n_gt, "missed", dtype=object)
     cell_class[split_cell] = "split"
@@ -84,7 +87,8 @@ def classify(overlaps: ImageOverlaps, n_keep: int | None = None, *,
     cell_class[cell_matched50] = "matched"
 
     pred_matched = (match50 >= 0) & ~ignored50
-    in_split_cell = (lies_in & split_cell[None, :]).any(axis=1) if n_gt else np.zeros(n, dtype=bool)
+    in_split_cell = np.zeros(n, dtype=bool)
+    in_split_cell[rows[lies_in & split_cell[cols]]] = True
     pred_class = np.full(n, "spurious", dtype=object)
     pred_class[in_split_cell] = "split"
     pred_class[merge_pred] = "merged"

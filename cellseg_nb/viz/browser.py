@@ -26,7 +26,7 @@ import numpy as np
 
 from ..celltypes import DISPLAY_NAMES
 from ..data.coco import CocoDataset
-from .browser_data import ALL, BrowserCache, BrowserData, LruCache, group_by_image  # noqa: F401  (re-exported)
+from .browser_data import ALL, BrowserCache, BrowserData, LruCache, group_by_image, prefetch_jobs  # noqa: F401
 from .browser_html import legend_html, metrics_html
 from .layers import MEANING_COLORS, class_lut, grey_rgb, paint, plain_lut
 
@@ -36,6 +36,8 @@ METRIC_KEYS: tuple[str, ...] = ("n_cells", "n_predictions", "TP", "FP", "FN", "p
                                 "mSA", "SA50", "cells_merged", "cells_split", "cells_missed", "cells_boundary",
                                 "preds_merged", "preds_split", "preds_spurious", "pixel_IoU")
 NEXT_KEYS, PREVIOUS_KEYS = ("n", "right", "down", "pagedown"), ("p", "left", "up", "pageup")
+#: The prefetch starts this long after a picture, once ipympl has rendered and encoded it (~0.1 s).
+PREFETCH_DELAY_S = 0.25
 
 
 class PredictionBrowser:
@@ -45,10 +47,12 @@ class PredictionBrowser:
 
     Models are listed best first by F1 at ``score_threshold`` pooled over the images (at most
     ``rank_images`` of them, spread evenly over the list, so opening stays quick on a full test set);
-    ``model`` picks the first one shown instead of the best."""
+    ``model`` picks the first one shown instead of the best. With ``prefetch`` (default) each picture
+    starts a background computation of the neighbouring image and the other models
+    (:meth:`BrowserCache.prefetch`), so the next n / p or model switch finds its data cached."""
 
     def __init__(self, data: BrowserData, *, score_threshold: float = 0.5, model: str | None = None,
-                 panel_width: float = 6.0, dpi: int = 100, rank_images: int = 48) -> None:
+                 panel_width: float = 6.0, dpi: int = 100, rank_images: int = 48, prefetch: bool = True) -> None:
         import ipywidgets as w
 
         if not data.predictions:
@@ -56,6 +60,7 @@ class PredictionBrowser:
         self.data, self.cache = data, BrowserCache(data)
         self._painted = LruCache(32)  # pictures by image, model, threshold and style (1 MB each)
         self.panel_width, self.dpi = panel_width, dpi
+        self.prefetch, self._direction = prefetch, 1
         ids = [e.id for e in data.images_of(ALL)]
         if len(ids) > rank_images:  # rank on images spread evenly over the list (all cell types)
             ids = [ids[int(k)] for k in np.linspace(0, len(ids) - 1, rank_images)]
@@ -187,6 +192,7 @@ class PredictionBrowser:
     def step(self, offset: int) -> None:
         """Show the next (``offset`` 1) or previous (-1) image of the list, wrapping around."""
         ids = [value for _, value in self.image.options]
+        self._direction = 1 if offset >= 0 else -1  # prefetch ahead in the direction of travel
         if ids:
             self.image.value = ids[(ids.index(self.image.value) + offset) % len(ids)]
 
@@ -291,6 +297,10 @@ class PredictionBrowser:
                         "predictions": [str(c) for c in self.matching.pred_class]}
         self.canvas.draw_idle()
         self._write_panels(image_id, models)
+        if self.prefetch:
+            self.cache.prefetch(prefetch_jobs([v for _, v in self.image.options], image_id, models,
+                                              [v for _, v in self.model.options], direction=self._direction),
+                                self.threshold.value, delay=PREFETCH_DELAY_S)
 
     def picture_of(self, image_id: object, model: str, matching) -> np.ndarray:
         """The RGB picture of one panel: the image with the chosen layers painted on it (the last few

@@ -5,15 +5,22 @@ evaluation's score (row + per-object matching) per model and threshold.
 Everything numeric comes from :func:`cellseg_nb.eval.per_image.score_image`, so the browser colours
 exactly what notebook 05's tables count. Overlaps do not depend on the score threshold, so moving the
 threshold only re-runs the greedy matching on the cached overlaps.
+
+While a picture is shown, :meth:`BrowserCache.prefetch` fills the caches for the neighbouring image and
+the other models (:func:`prefetch_jobs`) in one background thread, so n / p and a model switch usually
+find their data ready; the thread runs only this module's numpy code, never matplotlib or widgets.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -23,6 +30,7 @@ from ..errors import DataError
 from .layers import label_image
 
 ALL = "all cell types"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -133,20 +141,56 @@ class ModelView:
 
 
 class LruCache(OrderedDict):
-    """A dict that forgets its least recently used entries beyond ``size``."""
+    """A dict that forgets its least recently used entries beyond ``size``.
+
+    :meth:`get_or` may be called from several threads (the browser's prefetch thread and the UI): each
+    value is made once, and a thread asking for a value another thread is making waits for it rather
+    than making it again (so a step onto an image whose prefetch is under way costs only its rest)."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self._lock = threading.Lock()
+        self._making: dict[object, threading.Event] = {}
 
-    def get_or(self, key, make: Callable[[], object]):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = self[key] = make()
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
+    def get_or(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value for ``key``, made with ``make()`` (and kept) when missing."""
+        while True:
+            with self._lock:
+                if key in self:
+                    self.move_to_end(key)
+                    return self[key]
+                event = self._making.get(key)
+                if event is None:
+                    event = self._making[key] = threading.Event()
+                    break
+            event.wait()  # another thread is making it: take theirs (or make it, should theirs fail)
+        try:
+            value = make()
+            with self._lock:
+                self[key] = value
+                while len(self) > self.size:
+                    self.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._making[key]
+            event.set()
+
+
+def prefetch_jobs(image_ids: Sequence[object], image_id: object, shown: Sequence[str],
+                  models: Sequence[str], *, direction: int = 1, max_models: int = 3) -> list[tuple[object, str]]:
+    """What to compute ahead while ``shown`` models are on screen for ``image_id``: the shown models on the
+    neighbouring image in ``direction`` (the next image for n, the previous for p), then up to
+    ``max_models`` other ``models`` (in their listed order, best first) on this image. Bounded so the
+    prefetch never pushes the shown image out of the caches."""
+    jobs: list[tuple[object, str]] = []
+    ids = list(image_ids)
+    if image_id in ids and len(ids) > 1:
+        neighbour = ids[(ids.index(image_id) + (1 if direction >= 0 else -1)) % len(ids)]
+        jobs += [(neighbour, m) for m in shown]
+    jobs += [(image_id, m) for m in [m for m in models if m not in shown][:max_models]]
+    return jobs
 
 
 class BrowserCache:
@@ -158,10 +202,63 @@ class BrowserCache:
         self.data = data
         self._pixels = LruCache(max_images)
         self._gt = LruCache(max_images)
-        self._views = LruCache(max_images)  # dense overlaps: 64 MB for 2,000 cells x 2,000 predictions
+        self._views = LruCache(max_images)  # label image 1.5 MB, sparse overlaps ~0.15 MB per 2,000 cells
         self._outlines = LruCache(3 * max_images)
         self._scores = LruCache(max_scores)
         self._ranking: dict[tuple, dict[str, float]] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._superseded: threading.Event | None = None  # set when a newer prefetch replaces the last one
+        self._prefetched: Future | None = None
+
+    def warm(self, image_id: object, model: str, threshold: float) -> None:
+        """Compute and keep everything showing ``model`` on the image at ``threshold`` needs: pixels,
+        ground truth, the model's view, both outlines and the score. No matplotlib, no widgets: safe in
+        a background thread."""
+        self.pixels(image_id)
+        self.outline(image_id)
+        self.outline(image_id, model)
+        self.score(image_id, model, threshold)
+
+    def prefetch(self, jobs: Sequence[tuple[object, str]], threshold: float, *, delay: float = 0.0) -> Future:
+        """:meth:`warm` each ``(image_id, model)`` of ``jobs`` in order in one background thread, starting
+        after ``delay`` seconds (the browser waits until its picture has been encoded and sent, so the two
+        do not compete for the CPU), so the next step or model switch finds its data cached. A later call
+        supersedes this one: its jobs not yet started are dropped. Results equal computing on demand (the
+        same functions fill the same caches); a job that fails is skipped, and its error shows when that
+        picture is asked for. The future's result is the number of jobs done."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="browser-prefetch")
+        if self._superseded is not None:
+            self._superseded.set()
+        superseded = self._superseded = threading.Event()
+        jobs = list(jobs)
+
+        def run() -> int:
+            done = 0
+            if superseded.wait(delay):
+                return done
+            for image_id, model in jobs:
+                if superseded.is_set():  # the picture changed: what it needs comes first
+                    break
+                try:
+                    self.warm(image_id, model, threshold)
+                    done += 1
+                except Exception:  # noqa: BLE001  (shown, and raised, when that picture is asked for)
+                    continue
+            return done
+
+        self._prefetched = self._executor.submit(run)
+        return self._prefetched
+
+    def wait_prefetch(self, timeout: float | None = None) -> bool:
+        """Wait for the latest :meth:`prefetch` to finish; False if it is still running after ``timeout``."""
+        if self._prefetched is None:
+            return True
+        try:
+            self._prefetched.result(timeout)
+        except FutureTimeout:
+            return False
+        return True
 
     def pixels(self, image_id: object) -> np.ndarray:
         return self._pixels.get_or(image_id, lambda: self.data.load_image(self.data.dataset.image(image_id)))

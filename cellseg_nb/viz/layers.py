@@ -1,7 +1,8 @@
 """Label images and their colouring for the prediction browser: one integer image per layer (ground
 truth, each model's predictions), outlines traced from it, colours looked up per label.
 
-Rasterising 2,000 cells takes a fraction of a second, so it is done once per image and model; every
+Rasterising 2,000 cells takes ~15 ms (all run lengths at once, :func:`cellseg_nb.eval.matching.rle_pixels`,
+the same pixel lists the evaluation's IoUs are counted from), done once per image and model; every
 later change (threshold, colours, style, opacity) is a few vectorised look-ups over ``H x W`` pixels.
 
 Colours are the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies), and each
@@ -14,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from ..eval.matching import rle_pixels
 
 Color = tuple[int, int, int]
 
@@ -49,39 +52,16 @@ CLASS_HELP: dict[str, str] = {
 }
 
 
-def rle_counts(rles: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Run lengths of many COCO RLEs at once: ``(counts, owner)`` with every RLE's uncompressed counts
-    (alternating background / object runs, column-major, starting with background) concatenated and
-    ``owner`` the index of the RLE each count belongs to. Compressed count strings are decoded by
-    :func:`cellseg_nb.data.records.decode_rle_counts_many` in one vectorised pass over all of them,
-    since a per-mask ``pycocotools.mask.decode`` writes a full ``H x W`` array for every cell."""
-    from ..data.records import decode_rle_counts_many
-
-    if any(isinstance(r["counts"], list) for r in rles):  # uncompressed counts lists
-        raw = [np.asarray(r["counts"], dtype=np.int64) for r in rles]
-        owner = np.repeat(np.arange(len(raw)), [len(c) for c in raw])
-        return (np.concatenate(raw) if raw else np.zeros(0, np.int64)), owner
-    if not rles:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return decode_rle_counts_many([r["counts"] for r in rles], [tuple(r["size"]) for r in rles])
-
-
 def label_image(rles: Sequence[dict], height: int, width: int, *, priority: str = "last") -> np.ndarray:
     """Integer ``H x W`` image with object ``k`` painted as ``k + 1`` (0 = background).
 
     Where objects overlap, ``priority="last"`` keeps the later object and ``"first"`` the earlier one
     (pass predictions in score order with ``"first"`` so each pixel shows its best-scoring prediction;
     then the visible set at any score threshold is exactly the labels below the number kept)."""
-    counts, owner = rle_counts(rles)
+    pixel, owner = rle_pixels(rles)
     flat = np.zeros(height * width, dtype=np.int32)  # column-major, as RLEs count
-    if counts.size:
-        index_in_rle = np.arange(len(counts)) - np.searchsorted(owner, owner, side="left")
-        ends = np.cumsum(counts) - np.concatenate([[0], np.cumsum(counts)])[np.searchsorted(owner, owner)]
-        run = (index_in_rle % 2 == 1) & (counts > 0)                # object runs
-        lengths, stops, who = counts[run], ends[run], owner[run] + 1
-        pixel = np.repeat(stops - lengths, lengths) + (np.arange(lengths.sum()) -
-                                                       np.repeat(np.cumsum(lengths) - lengths, lengths))
-        value = np.repeat(who, lengths).astype(np.int32)
+    if pixel.size:
+        value = (owner + 1).astype(np.int32)
         if priority == "first":
             best = np.full(height * width, np.iinfo(np.int32).max, dtype=np.int32)
             np.minimum.at(best, pixel, value)
