@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="save only instances scoring at least this value in [0, 1] (default 0: keep all, "
                              "as AP needs; the F1 operating point is evaluate's --score-threshold)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--amp", choices=("none", "auto", "bf16", "fp16"), default="none",
+                        help="mixed precision of the forward pass (default none: exact fp32; auto: bf16 on CUDA "
+                             "with bf16 and on CPUs that compute bf16 natively, about 3x faster for CenterMask)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="channels-last memory format (faster convolutions with --amp on CPU and on CUDA)")
     parser.add_argument("--no-progress", "--batch", dest="no_progress", action="store_true",
                         help="no progress bar (batch jobs, logs)")
 
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         model, device = load_model(args.weights if args.weights is not None else args.checkpoint, args.device)
         run = run_prediction(model, device, sources, out=args.out, labels_dir=args.labels, table=args.table,
                              min_score=args.min_score, preprocess=args.preprocess,
-                             convert=args.convert, progress=not args.no_progress, shard=True)
+                             convert=args.convert, progress=not args.no_progress, shard=True, amp=args.amp,
+                             channels_last=args.channels_last)
         if rank_and_world()[0] == 0:
             extra = "".join(f", {what} -> {path}" for what, path in (("label TIFFs", args.labels),
                                                                      ("table", args.table)) if path)

@@ -190,12 +190,15 @@ def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[Traine
         result = train(cfg, model=net)
         trained_s = time.perf_counter() - start
         checkpoint = result.best_checkpoint or result.last_checkpoint
-        val_file, _ = split_annotations(Path(cfg.data.images).parent, "val", variant.cell_type)
-        calibrate_checkpoint(checkpoint, val_file, cfg.data.images, device=cfg.device, seed=cfg.seed)  # U-Net scores
+        if cfg.calibration_images:  # U-Net scores (CenterMask's are left as the model gives them)
+            val_file, _ = split_annotations(Path(cfg.data.images).parent, "val", variant.cell_type)
+            calibrate_checkpoint(checkpoint, val_file, cfg.data.images, device=cfg.device,
+                                 max_images=cfg.calibration_images, seed=cfg.seed, amp=cfg.amp)
         dest = variant.predictions
         data = eval_data if variant.cell_type is None else line_data(eval_data, variant.cell_type)
         start = time.perf_counter()
-        predict_dataset(checkpoint, data.dataset, data.image_root, dest, device=cfg.device, progress=False)
+        predict_dataset(checkpoint, data.dataset, data.image_root, dest, device=cfg.device, progress=False,
+                        amp=cfg.amp, channels_last=cfg.channels_last)  # the precision it trained in
         per_image = (time.perf_counter() - start) / max(len(data.dataset.images), 1)
         trained.append(TrainedModel(variant.label, variant.model, variant.train_data, result, dest,
                                     read_history(result.metrics_log, variant.label), trained_s, per_image, init))

@@ -44,9 +44,10 @@ def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float 
 
 
 def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, device: str = "auto",
-                        max_images: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                        max_images: int = 32, seed: int = 0, amp: str = "none") -> tuple[np.ndarray, np.ndarray]:
     """Features (``N x 3``) and match labels (``N`` bool) of ``model``'s instances on up to ``max_images``
-    annotated images of ``dataset`` (chosen with ``seed``, balanced over cell types)."""
+    annotated images of ``dataset`` (chosen with ``seed``, balanced over cell types); ``amp`` as the
+    predictions it calibrates (:func:`cellseg_nb.train.runtime.resolve_amp`)."""
     import torch
 
     from ..data.images import read_image
@@ -54,11 +55,12 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
     from ..data.splits import pick_images
     from ..data.geometry import annotation_rles
     from ..eval.predictions import masks_to_results
-    from .runtime import resolve_device
+    from .runtime import resolve_amp, resolve_device
     from .validate import predict_image
 
     chosen = pick_images(dataset, max_images, seed=seed) if len(dataset.images) > max_images else dataset
     dev = resolve_device(device)
+    amp = resolve_amp(amp, dev)
     model = model.to(dev).eval()
     locator = ImageLocator(image_root)
     features, labels = [], []
@@ -67,7 +69,7 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
             path = locator.resolve(record["file_name"], annotations=dataset.path)
             pixels = read_image(path, convert=True, expected_size=(int(record["width"]), int(record["height"])))
             out = predict_image(model, torch.from_numpy(pixels.astype(np.float32))[None], dev,
-                                dataset.cell_type(record["id"]))
+                                dataset.cell_type(record["id"]), amp=amp)
             if "features" not in out:
                 raise ValueError(f"{type(model).__name__} gives no instance features; only semantic models "
                                  "(U-Nets) are calibrated")
@@ -96,7 +98,8 @@ def fit_calibration(features: np.ndarray, matched: np.ndarray) -> tuple[float, .
 
 
 def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoDataset, image_root: str | Path,
-                         *, device: str = "auto", max_images: int = 32, seed: int = 0) -> dict | None:
+                         *, device: str = "auto", max_images: int = 32, seed: int = 0,
+                         amp: str = "none") -> dict | None:
     """Fit the score calibration of a U-Net checkpoint on annotated (validation) images and save it with
     the model (see the module docstring). Returns what was written to ``calibration.json``, or None when
     the model is not a semantic model, the annotations are missing, or the samples hold one class."""
@@ -117,7 +120,7 @@ def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoD
     model.postprocess = PostprocessParams(**post)
     dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     features, matched = calibration_samples(model, dataset, image_root, device=device, max_images=max_images,
-                                            seed=seed)
+                                            seed=seed, amp=amp)
     coefficients = fit_calibration(features, matched)
     record = {"features": list(INSTANCE_FEATURES), "intercept_and_weights": coefficients,
               "instances": int(len(matched)), "matched": int(matched.sum()),

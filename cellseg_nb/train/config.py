@@ -90,6 +90,9 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True             # a tqdm bar (terminals, notebooks)
     status_every_s: float = 0.0       # also a plain status line at most this often (logs, cellseg-nb run); 0 = off
+    #: after training, U-Net instance scores are calibrated on up to this many validation images
+    #: (cellseg_nb.train.calibrate; the pipeline's training notebooks); 0 = scores stay uncalibrated
+    calibration_images: int = 32
 
     def to_dict(self) -> dict:
         """Plain nested dict (stored in checkpoints; loadable with ``torch.load(weights_only=True)``)."""
@@ -175,6 +178,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "log_every": (lambda v: v >= 1, ">= 1"),
     "seed": (lambda v: v >= 0, ">= 0"),
     "status_every_s": (lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0 = off)"),
+    "calibration_images": (lambda v: v >= 0, ">= 0 (0 = no score calibration)"),
 }
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 VAL_METRICS = ("AP", "AP50", "AP75", "F1", "pixel_F1")

@@ -127,12 +127,14 @@ def write_table(path: str | Path, rows: Iterable[dict]) -> Path:
 def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequence[ImageSource], *,
                    out: str | Path | None = None, labels_dir: str | Path | None = None,
                    table: str | Path | None = None, min_score: float = 0.0, preprocess: str = "none",
-                   convert: bool = True, progress: bool = True, shard: bool = False) -> PredictionRun:
+                   convert: bool = True, progress: bool = True, shard: bool = False, amp: str = "none",
+                   channels_last: bool = False) -> PredictionRun:
     """Predict ``sources`` with ``model`` through the one loop; write results json, label TIFFs and table.
 
     With ``shard`` under ``torchrun`` every rank calls this: label TIFFs are written by the rank that
     predicted the image, the json and the table by rank 0 after the records are gathered. ``preprocess``
-    is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`).
+    is "none" or "livecell" (:mod:`cellseg_nb.data.preprocess`); ``amp`` and ``channels_last`` as in
+    :func:`cellseg_nb.train.inference.model_predictor` (default exact fp32).
     """
     from ..data.preprocess import preprocess_image
     from ..eval.labels import label_tiff_name, write_label_tiff
@@ -158,7 +160,7 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
             write_label_tiff(labels_path / label_tiff_name(pred.source.file_name), labels)
         return image_row(pred, labels)
 
-    run = predict_images(sources, model_predictor(model, device), read=read, min_score=min_score,
+    run = predict_images(sources, model_predictor(model, device, amp=amp, channels_last=channels_last), read=read, min_score=min_score,
                          on_image=on_image, progress=progress, shard=shard)
     if not shard or rank_and_world()[0] == 0:
         if out is not None:
@@ -171,13 +173,16 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
 def predict_dataset(checkpoint: str | Path, annotations: str | Path | CocoDataset, images: str | Path,
                     out: str | Path | None = None, *, device: str = "auto", min_score: float = 0.0,
                     labels_dir: str | Path | None = None, table: str | Path | None = None,
-                    preprocess: str = "none", progress: bool = True) -> list[dict]:
+                    preprocess: str = "none", progress: bool = True, amp: str = "none",
+                    channels_last: bool = False) -> list[dict]:
     """COCO results for every image of ``annotations`` (found under ``images``); written to ``out``.
-    ``checkpoint`` is anything :func:`cellseg_nb.weights.load_model` takes."""
+    ``checkpoint`` is anything :func:`cellseg_nb.weights.load_model` takes; ``amp`` / ``channels_last`` as
+    in :func:`run_prediction`."""
     gt = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     model, dev = load_model(checkpoint, device)
     return run_prediction(model, dev, coco_sources(gt, images), out=out, labels_dir=labels_dir, table=table,
-                          min_score=min_score, preprocess=preprocess, progress=progress).records
+                          min_score=min_score, preprocess=preprocess, progress=progress, amp=amp,
+                          channels_last=channels_last).records
 
 
 def predict_folder(checkpoint: str | Path, images: str | Path | Sequence[str | Path], out: str | Path | None = None,

@@ -17,16 +17,20 @@ def model_accepts_cell_types(model: torch.nn.Module) -> bool:
 
 @torch.no_grad()
 def predict_image(model: torch.nn.Module, image: torch.Tensor, device: torch.device,
-                  cell_type: str | None = None, channels_last: bool = False) -> dict:
+                  cell_type: str | None = None, channels_last: bool = False, amp: str = "none") -> dict:
     """Eval-mode output dict for one 1 x H x W image (outputs moved to CPU; ``masks`` may be a dense tensor
-    or :class:`~cellseg_nb.models.instances.BoxMasks`)."""
+    or :class:`~cellseg_nb.models.instances.BoxMasks`); ``amp`` ("none", "bf16", "fp16": resolved, see
+    :func:`cellseg_nb.train.runtime.resolve_amp`) runs the forward pass under autocast."""
+    from .runtime import autocast
+
     x = image[None].to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    if model_accepts_cell_types(model) and cell_type is not None:
-        out = model(x, cell_types=[cell_type])[0]
-    else:
-        out = model(x)[0]
+    with autocast(amp, torch.device(device)):
+        if model_accepts_cell_types(model) and cell_type is not None:
+            out = model(x, cell_types=[cell_type])[0]
+        else:
+            out = model(x)[0]
     return {k: (v.cpu() if isinstance(v, torch.Tensor) or hasattr(v, "cpu") else v) for k, v in out.items()}
 
 

@@ -55,7 +55,8 @@ class FCOSHead(nn.Module):
         for level, feature in enumerate(features):
             cls_feat = self.cls_tower(feature)
             box_feat = self.bbox_tower(feature)
-            cls_out.append(self.cls_logits(cls_feat))
-            reg_out.append(F.relu(self.scales[level](self.bbox_pred(box_feat))))
-            ctr_out.append(self.ctrness(box_feat))
+            # float32 outputs: under bf16 autocast the box decoding, NMS and losses still work in fp32
+            cls_out.append(self.cls_logits(cls_feat).float())
+            reg_out.append(F.relu(self.scales[level](self.bbox_pred(box_feat).float())))
+            ctr_out.append(self.ctrness(box_feat).float())
         return cls_out, reg_out, ctr_out

@@ -46,7 +46,7 @@ class SAGMaskHead(nn.Module):
         for i in range(self.num_convs):
             x = F.relu(getattr(self, f"mask_fcn{i + 1}")(x))
         x = self.spatialAtt(x)
-        return self.predictor(F.relu(self.deconv(x)))
+        return self.predictor(F.relu(self.deconv(x))).float()  # fp32 logits under autocast too
 
 
 def select_class(mask_logits: Tensor, classes: Tensor) -> Tensor:

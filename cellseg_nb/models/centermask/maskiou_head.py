@@ -37,7 +37,7 @@ class MaskIoUHead(nn.Module):
             x = F.relu(getattr(self, f"maskiou_fcn{i + 1}")(x))
         x = F.relu(self.maskiou_fc1(x.flatten(1)))
         x = F.relu(self.maskiou_fc2(x))
-        return self.maskiou(x)
+        return self.maskiou(x).float()  # fp32 under autocast too
 
 
 def maskiou_targets(mask_logits: Tensor, mask_targets: Tensor, area_ratio: Tensor) -> Tensor:
