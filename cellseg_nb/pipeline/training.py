@@ -190,7 +190,7 @@ def train_variants(plan: Sequence[Variant], eval_data: SplitData) -> list[Traine
         result = train(cfg, model=net)
         trained_s = time.perf_counter() - start
         checkpoint = result.best_checkpoint or result.last_checkpoint
-        if cfg.calibration_images:  # U-Net scores (CenterMask's are left as the model gives them)
+        if cfg.calibration_images:  # scores that estimate match rates (U-Net features, CenterMask Platt)
             val_file, _ = split_annotations(Path(cfg.data.images).parent, "val", variant.cell_type)
             calibrate_checkpoint(checkpoint, val_file, cfg.data.images, device=cfg.device,
                                  max_images=cfg.calibration_images, seed=cfg.seed, amp=cfg.amp)

@@ -1,9 +1,12 @@
-"""Score calibration of semantic (U-Net) models: fit on the validation split, save with the model, apply.
+"""Score calibration: fit on the validation split, save with the model, apply.
 
 A U-Net's instances carry features (:data:`cellseg_nb.models.postprocess.INSTANCE_FEATURES`); whether
 each instance matches an annotated cell at IoU >= 0.5 is the label. A logistic regression (scikit-learn,
 L2, ``C=1``) from features to match gives the calibrated score, an estimate of the instance's match
-rate, so a score threshold trades precision against recall the way it does for CenterMask.
+rate, so a score threshold trades precision against recall. CenterMask's one feature is the logit of its
+mask score (Platt scaling, ``CenterMaskConfig.score_calibration``): its ranking, and so its AP, stay as
+they were, while a briefly trained model's low scores (a median of ~0.2 after a CPU demo's training) are
+mapped to match rates, so the F1 operating point 0.5 means the same for every model.
 
 * :func:`calibration_samples` — features and match labels of a model's instances on annotated images;
 * :func:`fit_calibration` — the coefficients (intercept first) from samples;
@@ -43,9 +46,30 @@ def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float 
     return matched
 
 
+def _is_centermask(model) -> bool:
+    return hasattr(getattr(model, "config", None), "score_calibration")
+
+
+def _feature_count(model) -> int:
+    from ..models.postprocess import INSTANCE_FEATURES
+
+    return 1 if _is_centermask(model) else len(INSTANCE_FEATURES)
+
+
+def instance_features(model, out: dict) -> np.ndarray:
+    """``N x k`` calibration features of one image's output: a U-Net's instance features, or the logit of
+    CenterMask's (uncalibrated) mask scores."""
+    if "features" in out:
+        return np.asarray(out["features"], dtype=np.float64).reshape(-1, _feature_count(model))
+    if _is_centermask(model):
+        scores = np.clip(np.asarray(out["scores"], dtype=np.float64).reshape(-1), 1e-6, 1 - 1e-6)
+        return np.log(scores / (1 - scores))[:, None]
+    raise ValueError(f"{type(model).__name__} gives no instance features; U-Nets and CenterMask are calibrated")
+
+
 def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, device: str = "auto",
                         max_images: int = 32, seed: int = 0, amp: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """Features (``N x 3``) and match labels (``N`` bool) of ``model``'s instances on up to ``max_images``
+    """Features (``N x k``, :func:`instance_features`) and match labels (``N`` bool) of ``model``'s instances on up to ``max_images``
     annotated images of ``dataset`` (chosen with ``seed``, balanced over cell types); ``amp`` as the
     predictions it calibrates (:func:`cellseg_nb.train.runtime.resolve_amp`)."""
     import torch
@@ -70,22 +94,20 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
             pixels = read_image(path, convert=True, expected_size=(int(record["width"]), int(record["height"])))
             out = predict_image(model, torch.from_numpy(pixels.astype(np.float32))[None], dev,
                                 dataset.cell_type(record["id"]), amp=amp)
-            if "features" not in out:
-                raise ValueError(f"{type(model).__name__} gives no instance features; only semantic models "
-                                 "(U-Nets) are calibrated")
+            feats = instance_features(model, out)
             results = masks_to_results(record["id"], out["masks"], out["scores"])
             gt = annotation_rles(list(dataset.annotations_for(record["id"])), int(record["height"]),
                                    int(record["width"]))
             rles = [{"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].encode("ascii")}
                     for r in results]
-            features.append(np.asarray(out["features"], dtype=np.float64).reshape(-1, 3))
+            features.append(feats)
             labels.append(match_labels(rles, gt))
-    return (np.concatenate(features) if features else np.zeros((0, 3)),
+    return (np.concatenate(features) if features else np.zeros((0, _feature_count(model))),
             np.concatenate(labels) if labels else np.zeros(0, dtype=bool))
 
 
 def fit_calibration(features: np.ndarray, matched: np.ndarray) -> tuple[float, ...] | None:
-    """Logistic-regression coefficients ``(intercept, w1, w2, w3)`` from instance features to match; None
+    """Logistic-regression coefficients ``(intercept, w1, ...)`` from instance features to match; None
     when the samples hold only one class (every instance matched, or none): nothing to separate."""
     from sklearn.linear_model import LogisticRegression
 
@@ -100,9 +122,10 @@ def fit_calibration(features: np.ndarray, matched: np.ndarray) -> tuple[float, .
 def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoDataset, image_root: str | Path,
                          *, device: str = "auto", max_images: int = 32, seed: int = 0,
                          amp: str = "none") -> dict | None:
-    """Fit the score calibration of a U-Net checkpoint on annotated (validation) images and save it with
-    the model (see the module docstring). Returns what was written to ``calibration.json``, or None when
-    the model is not a semantic model, the annotations are missing, or the samples hold one class."""
+    """Fit the score calibration of a U-Net or CenterMask checkpoint on annotated (validation) images and
+    save it with the model (see the module docstring). Returns what was written to ``calibration.json``, or
+    None when the model has no calibration (an ensemble), the annotations are missing, the samples hold one
+    class, or (CenterMask) the fit would invert the score order."""
     from ..models.postprocess import INSTANCE_FEATURES, PostprocessParams
     from .checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 
@@ -111,18 +134,27 @@ def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoD
         return None
     payload = load_checkpoint(checkpoint)
     model = build_model_from_checkpoint(payload)
-    if not isinstance(getattr(model, "postprocess", None), PostprocessParams):
-        return None  # not a semantic model with its own post-processing (CenterMask, an ensemble)
     kwargs = dict(payload["model_kwargs"])
-    post = kwargs.get("postprocess") or {}
-    post = dataclasses.asdict(post) if isinstance(post, PostprocessParams) else dict(post)
-    post["calibration"] = None  # fit on the raw features, whatever an earlier calibration said
-    model.postprocess = PostprocessParams(**post)
+    if _is_centermask(model):
+        names = ["logit_mask_score"]
+        kwargs["score_calibration"] = None  # fit on the raw scores, whatever an earlier calibration said
+        model.config = dataclasses.replace(model.config, score_calibration=None)
+    elif isinstance(getattr(model, "postprocess", None), PostprocessParams):
+        names = list(INSTANCE_FEATURES)
+        post = kwargs.get("postprocess") or {}
+        post = dataclasses.asdict(post) if isinstance(post, PostprocessParams) else dict(post)
+        post["calibration"] = None
+        model.postprocess = PostprocessParams(**post)
+    else:
+        return None  # no scores of its own to calibrate (an ensemble routes to calibrated members)
     dataset = annotations if isinstance(annotations, CocoDataset) else load_coco(annotations)
     features, matched = calibration_samples(model, dataset, image_root, device=device, max_images=max_images,
                                             seed=seed, amp=amp)
     coefficients = fit_calibration(features, matched)
-    record = {"features": list(INSTANCE_FEATURES), "intercept_and_weights": coefficients,
+    if coefficients is not None and _is_centermask(model) and coefficients[1] <= 0:
+        log.info("calibration skipped: the fit (%s) would invert the mask-score order", coefficients)
+        coefficients = None
+    record = {"features": names, "intercept_and_weights": coefficients,
               "instances": int(len(matched)), "matched": int(matched.sum()),
               "match_rate": float(matched.mean()) if len(matched) else None,
               "validation": str(getattr(dataset, "path", "") or annotations)}
@@ -130,7 +162,10 @@ def calibrate_checkpoint(checkpoint: str | Path, annotations: str | Path | CocoD
     if coefficients is None:
         log.info("calibration skipped: %d instances, all of one class", len(matched))
         return None
-    post["calibration"] = list(coefficients)
-    payload["model_kwargs"] = {**kwargs, "postprocess": post}
+    if _is_centermask(model):
+        kwargs["score_calibration"] = list(coefficients)
+    else:
+        kwargs["postprocess"] = {**post, "calibration": list(coefficients)}
+    payload["model_kwargs"] = kwargs
     save_checkpoint(checkpoint, payload)
     return record

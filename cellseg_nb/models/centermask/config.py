@@ -7,6 +7,7 @@ short sides (440..620), test short side 800 (max 1333), detections capped at 200
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -57,6 +58,10 @@ class CenterMaskConfig:
     roi_positive_fraction: float = 0.25
     roi_iou_threshold: float = 0.5
     mask_threshold: float = 0.5
+    #: Platt scaling of the mask score, ``sigmoid(a + b * logit(score))`` with ``(a, b)``, b > 0 (the ranking
+    #: is unchanged, AP too): fitted on validation images after training (cellseg_nb.train.calibrate) so a
+    #: score estimates the chance of matching a cell at IoU >= 0.5, as the U-Nets' calibrated scores do
+    score_calibration: tuple[float, float] | None = None
     # input
     pixel_mean: float = 128.0
     pixel_std: float = 11.578
@@ -93,6 +98,10 @@ class CenterMaskConfig:
             raise ConfigError(f"roi_positive_fraction: must be in (0, 1], got {self.roi_positive_fraction}")
         if self.maskiou_num_convs < 1:
             raise ConfigError("maskiou_num_convs: need at least one conv (the last has stride 2)")
+        if self.score_calibration is not None:
+            cal = tuple(float(v) for v in self.score_calibration)
+            if len(cal) != 2 or not all(math.isfinite(v) for v in cal) or cal[1] <= 0:
+                raise ConfigError(f"score_calibration: need (a, b), finite, b > 0, got {self.score_calibration!r}")
         if self.tile_overlap < 0 or self.tile_overlap >= self.test_min_size:
             raise ConfigError(f"tile_overlap: must be in [0, test_min_size), got {self.tile_overlap}")
         return self
@@ -134,6 +143,8 @@ def make_config(preset: str, **overrides: Any) -> CenterMaskConfig:
     for key in ("train_min_sizes", "fpn_strides"):
         if key in values:
             values[key] = tuple(int(v) for v in values[key])
+    if values.get("score_calibration") is not None:
+        values["score_calibration"] = tuple(float(v) for v in values["score_calibration"])
     if "sizes_of_interest" in values:
         values["sizes_of_interest"] = tuple(tuple(float(v) for v in pair) for pair in values["sizes_of_interest"])
     return replace(CenterMaskConfig(), **values).validate()

@@ -203,10 +203,17 @@ class CenterMask(nn.Module):
             order = torch.sort(mask_scores[keep], descending=True, stable=True).indices[:c.detections_per_image]
             keep = keep[order]
             masks = paste_masks(mask_probs[keep], boxes[keep], height, width, c.mask_threshold)
-            results.append({"masks": masks, "scores": mask_scores[keep].to(torch.float32),
+            results.append({"masks": masks, "scores": self._calibrated(mask_scores[keep].to(torch.float32)),
                             "boxes": boxes[keep].to(torch.float32), "box_scores": det.scores[keep].to(torch.float32),
                             "labels": det.labels[keep] + 1})
         return results
+
+    def _calibrated(self, scores: Tensor) -> Tensor:
+        """Mask scores through the config's Platt scaling (monotonic: same ranking), or as they are."""
+        if self.config.score_calibration is None:
+            return scores
+        a, b = self.config.score_calibration
+        return torch.sigmoid(a + b * torch.logit(scores.clamp(1e-6, 1 - 1e-6)))
 
     def _masks_for(self, features: list[Tensor], index: int, det: Detections,
                    size: tuple[int, int]) -> tuple[Tensor, Tensor | None]:
