@@ -88,3 +88,21 @@ def test_an_inverting_fit_is_not_saved(tmp_path, monkeypatch):
     assert load_checkpoint(path)["model_kwargs"].get("score_calibration") is None
     saved = json.loads((tmp_path / calibrate.CALIBRATION_FILE).read_text())
     assert saved["intercept_and_weights"] is None
+
+
+def test_a_duplicate_of_a_matched_cell_is_not_a_match():
+    """Match labels are one-to-one in score order, as the evaluation's F1 counts them: of two predictions of
+    one cell only the higher-scored matches; a lone prediction of another cell matches too."""
+    from pycocotools import mask as mask_utils
+
+    def rle(y0, x0, size=10):
+        m = np.zeros((40, 40), np.uint8, order="F")
+        m[y0:y0 + size, x0:x0 + size] = 1
+        return mask_utils.encode(m)
+
+    gt = [rle(2, 2), rle(20, 20)]
+    preds = [rle(2, 3), rle(2, 2), rle(21, 20), rle(30, 0, 5)]   # two of cell 1, one of cell 2, one spurious
+    labels = calibrate.match_labels(preds, gt, scores=[0.4, 0.9, 0.5, 0.8])
+    assert labels.tolist() == [False, True, True, False]
+    labels = calibrate.match_labels(preds, gt, scores=[0.95, 0.9, 0.5, 0.8])  # the other duplicate first
+    assert labels.tolist() == [True, False, True, False]

@@ -33,16 +33,20 @@ log = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
 
 
-def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float = 0.5) -> np.ndarray:
-    """Bool per prediction (in the given order): its best IoU with any annotated cell is at least ``iou``
-    (overlaps from :func:`cellseg_nb.eval.matching.image_overlaps`)."""
-    from ..eval.matching import image_overlaps
+def match_labels(pred_rles: Sequence[dict], gt_rles: Sequence[dict], iou: float = 0.5,
+                 scores: Sequence[float] | None = None) -> np.ndarray:
+    """Bool per prediction (in the given order): matched one-to-one to an annotated cell at IoU >= ``iou`` by
+    the evaluation's greedy matching in ``scores`` order (:mod:`cellseg_nb.eval.matching`), so a second
+    prediction of an already matched cell (a duplicate NMS left) is a false positive, as it is for F1."""
+    from ..eval.matching import greedy_match_overlaps, image_overlaps
 
     matched = np.zeros(len(pred_rles), dtype=bool)
     if len(pred_rles) and len(gt_rles):
-        ov = image_overlaps(list(gt_rles), np.zeros(len(gt_rles), dtype=bool), list(pred_rles),
-                            np.zeros(len(pred_rles)), max_dets=None)
-        matched[ov.order] = ov.iou.max(axis=1) >= iou
+        order_by = np.zeros(len(pred_rles)) if scores is None else np.asarray(scores, dtype=np.float64)
+        ov = image_overlaps(list(gt_rles), np.zeros(len(gt_rles), dtype=bool), list(pred_rles), order_by,
+                            max_dets=None)
+        pred_match, _ = greedy_match_overlaps(ov, iou)
+        matched[ov.order] = pred_match >= 0
     return matched
 
 
@@ -101,7 +105,7 @@ def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, 
             rles = [{"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].encode("ascii")}
                     for r in results]
             features.append(feats)
-            labels.append(match_labels(rles, gt))
+            labels.append(match_labels(rles, gt, scores=[r["score"] for r in results]))
     return (np.concatenate(features) if features else np.zeros((0, _feature_count(model))),
             np.concatenate(labels) if labels else np.zeros(0, dtype=bool))
 
