@@ -7,11 +7,13 @@ notebook and the cell. ``only`` re-executes a subset and reuses every other note
 A config with ``lanes`` runs those notebooks first, the lanes side by side (one kernel each, a thread here
 waiting on it; each lane in config order), then every other notebook in config order. Each kernel then
 gets ``OMP_NUM_THREADS`` = CPU cores / lanes unless the environment sets it: on a small CPU two
-one-thread kernels keep both cores busy where one two-thread kernel leaves much of its time waiting.
+one-thread kernels keep both cores busy where one two-thread kernel leaves much of its time waiting. When a
+lane finishes, a training still running in another lane takes its cores (:mod:`cellseg_nb.train.threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,12 +23,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..atomic import atomic_write_json
 from ..errors import CellsegError, ConfigError
 from .artifacts import RunArtifacts
 from .config import NotebookStep, RunConfig
+from ..train.threads import GRANT_ENV, ThreadGrant
 from .export import export_notebook
 from .index import STATUS_FILE, read_status, write_index
 from .kernel import ensure_python_kernel
@@ -218,15 +221,37 @@ def run_pipeline(config: RunConfig, only: list[str] | None = None, *, progress: 
     if threads_set:  # the kernels inherit it; removed again when the run ends
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // widest))
     try:
-        return _run_phases(config, steps, phases, sources, params, kernel, progress, say)
+        return _run_phases(config, steps, phases, sources, params, kernel, progress, say,
+                           share_threads=threads_set)
     finally:
         if threads_set:
             os.environ.pop("OMP_NUM_THREADS", None)
 
 
+@contextlib.contextmanager
+def lane_threads(run_dir: Path, lanes: int, enabled: bool = True) -> Iterator[ThreadGrant | None]:
+    """A thread grant for ``lanes`` side-by-side kernels (:mod:`cellseg_nb.train.threads`), named in the
+    environment the kernels inherit while the phase runs; removed afterwards. None when not ``enabled``
+    (the user set ``OMP_NUM_THREADS``: their choice stands)."""
+    if not enabled:
+        yield None
+        return
+    grant = ThreadGrant(run_dir / ".thread_grant.json", os.cpu_count() or 1, lanes)
+    before = os.environ.get(GRANT_ENV)
+    os.environ[GRANT_ENV] = str(grant.path.resolve())
+    try:
+        yield grant
+    finally:
+        if before is None:
+            os.environ.pop(GRANT_ENV, None)
+        else:
+            os.environ[GRANT_ENV] = before
+        grant.remove()
+
+
 def _run_phases(config: RunConfig, steps: list[NotebookStep], phases: list[list[list[NotebookStep]]],
                 sources: dict[str, Path], params: dict[str, dict], kernel: str, progress: bool,
-                say: Callable[[str], None]) -> list[StepResult]:
+                say: Callable[[str], None], share_threads: bool = False) -> list[StepResult]:
     number = {s.name: i for i, s in enumerate(steps, 1)}
     lock = threading.Lock()
     stop = threading.Event()
@@ -250,8 +275,16 @@ def _run_phases(config: RunConfig, steps: list[NotebookStep], phases: list[list[
             continue
         say("side by side: " + " | ".join(", ".join(s.name for s in lane) for lane in phase)
             + f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
-        with ThreadPoolExecutor(max_workers=len(phase)) as pool:
-            futures = [pool.submit(run_lane, lane) for lane in phase]
+        with lane_threads(config.run_dir, len(phase), share_threads) as grant:
+            def lane_then_release(lane: list[NotebookStep]) -> None:
+                try:
+                    run_lane(lane)
+                finally:
+                    if grant is not None:
+                        grant.lane_finished()  # trainings still running in other lanes take its cores
+
+            with ThreadPoolExecutor(max_workers=len(phase)) as pool:
+                futures = [pool.submit(lane_then_release, lane) for lane in phase]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]

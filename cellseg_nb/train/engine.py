@@ -27,6 +27,7 @@ from ..atomic import atomic_write_text
 from ..errors import CellsegError, TrainingDiverged
 from .checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
+from .threads import ThreadFollower
 from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, lr_factor, make_scaler,
                       resolve_amp, resolve_device, set_dataset_epoch, setup_distributed, to_device)
 from .status import StatusLine
@@ -282,8 +283,10 @@ class Trainer:
         self.model.train()
         stopped, last = False, None
         tick, samples = time.perf_counter(), 0
+        threads = ThreadFollower()  # more threads when side-by-side notebooks of a run finish (train/threads.py)
         while self.step < cfg.steps and not stopped:
             for images, targets in self._loader():
+                threads.poll()
                 record = self._train_step(images, targets)
                 self.step += 1
                 self.position += 1
