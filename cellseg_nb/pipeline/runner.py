@@ -27,9 +27,9 @@ from typing import Callable, Iterator
 
 from ..atomic import atomic_write_json
 from ..errors import CellsegError, ConfigError
+from ..train.threads import GRANT_ENV, ThreadGrant
 from .artifacts import RunArtifacts
 from .config import NotebookStep, RunConfig
-from ..train.threads import GRANT_ENV, ThreadGrant
 from .export import export_notebook
 from .index import STATUS_FILE, read_status, write_index
 from .kernel import ensure_python_kernel
