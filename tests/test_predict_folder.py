@@ -124,8 +124,8 @@ def _rank(rank: int, world: int, port: int, args: list[str], counts: str) -> Non
     seen = []
     real = predict_module.model_predictor
 
-    def counting(model, device):  # records which images this rank predicts
-        inner = real(model, device)
+    def counting(model, device, **options):  # records which images this rank predicts
+        inner = real(model, device, **options)
         return lambda image, source: seen.append(source.file_name) or inner(image, source)
 
     predict_module.model_predictor = counting
