@@ -73,9 +73,9 @@ def instance_features(model, out: dict) -> np.ndarray:
 
 def calibration_samples(model, dataset: CocoDataset, image_root: str | Path, *, device: str = "auto",
                         max_images: int = 32, seed: int = 0, amp: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """Features (``N x k``, :func:`instance_features`) and match labels (``N`` bool) of ``model``'s instances on up to ``max_images``
-    annotated images of ``dataset`` (chosen with ``seed``, balanced over cell types); ``amp`` as the
-    predictions it calibrates (:func:`cellseg_nb.train.runtime.resolve_amp`)."""
+    """Features (``N x k``, :func:`instance_features`) and match labels (``N`` bool) of ``model``'s
+    instances on up to ``max_images`` annotated images of ``dataset`` (chosen with ``seed``, balanced over
+    cell types); ``amp`` as the predictions it calibrates (:func:`cellseg_nb.train.runtime.resolve_amp`)."""
     import torch
 
     from ..data.images import read_image

@@ -90,7 +90,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True             # a tqdm bar (terminals, notebooks)
     status_every_s: float = 0.0       # also a plain status line at most this often (logs, cellseg-nb run); 0 = off
-    #: after training, U-Net instance scores are calibrated on up to this many validation images
+    #: after training, U-Net and CenterMask scores are calibrated on up to this many validation images
     #: (cellseg_nb.train.calibrate; the pipeline's training notebooks); 0 = scores stay uncalibrated
     calibration_images: int = 32
 

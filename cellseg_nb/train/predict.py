@@ -160,7 +160,8 @@ def run_prediction(model: torch.nn.Module, device: torch.device, sources: Sequen
             write_label_tiff(labels_path / label_tiff_name(pred.source.file_name), labels)
         return image_row(pred, labels)
 
-    run = predict_images(sources, model_predictor(model, device, amp=amp, channels_last=channels_last), read=read, min_score=min_score,
+    predictor = model_predictor(model, device, amp=amp, channels_last=channels_last)
+    run = predict_images(sources, predictor, read=read, min_score=min_score,
                          on_image=on_image, progress=progress, shard=shard)
     if not shard or rank_and_world()[0] == 0:
         if out is not None:
