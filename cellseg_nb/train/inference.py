@@ -165,7 +165,7 @@ def model_predictor(model: torch.nn.Module, device: torch.device, *, amp: str = 
     """A predictor for any model of the package's contract (eval mode, ``model(images) -> list[dict]``).
     ``amp`` ("auto", "none", "bf16", "fp16") and ``channels_last`` as in training: bf16 with channels_last
     predicts CenterMask about 3x faster on CPUs with native bf16 (docs/benchmarks.md); the default is
-    exact fp32."""
+    exact fp32. ``channels_last`` converts ``model`` in place (it is the caller's model to predict with)."""
     from .runtime import resolve_amp
     from .validate import predict_image
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..data.coco import CocoDataset
+from .runtime import autocast
 
 
 def model_accepts_cell_types(model: torch.nn.Module) -> bool:
@@ -21,8 +22,6 @@ def predict_image(model: torch.nn.Module, image: torch.Tensor, device: torch.dev
     """Eval-mode output dict for one 1 x H x W image (outputs moved to CPU; ``masks`` may be a dense tensor
     or :class:`~cellseg_nb.models.instances.BoxMasks`); ``amp`` ("none", "bf16", "fp16": resolved, see
     :func:`cellseg_nb.train.runtime.resolve_amp`) runs the forward pass under autocast."""
-    from .runtime import autocast
-
     x = image[None].to(device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
