@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..train.inference import rank_and_world
     from ..train.predict import coco_sources, folder_sources, load_model, run_prediction
-    from ..train.runtime import setup_distributed
+    from ..train.runtime import finish_distributed, setup_distributed
 
     check_outputs(args)
     info = setup_distributed(args.device)
+    done = False
     try:
         if args.annotations is not None:
             if len(args.images) != 1:
@@ -94,9 +95,7 @@ def run(args: argparse.Namespace) -> int:
             extra = "".join(f", {what} -> {path}" for what, path in (("label TIFFs", args.labels),
                                                                      ("table", args.table)) if path)
             print(f"{len(sources)} images, {len(run.records)} instances -> {args.out}{extra}")
+        done = True
     finally:
-        if info.initialised_here:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        finish_distributed(info, wait=done)  # every rank done before gloo is torn down
     return 0

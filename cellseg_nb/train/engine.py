@@ -28,7 +28,8 @@ from ..errors import CellsegError, TrainingDiverged
 from .checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .threads import ThreadFollower
-from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, lr_factor, make_scaler,
+from .runtime import (ResumableSampler, all_reduce_mean, autocast, collate_batch, finish_distributed, lr_factor,
+                      make_scaler,
                       resolve_amp, resolve_device, set_dataset_epoch, setup_distributed, to_device)
 from .status import StatusLine
 from .validate import validate
@@ -315,10 +316,7 @@ class Trainer:
         bar.close()
         if last is None:
             last = self.save()
-        if self.dist.world_size > 1:
-            dist.barrier()
-            if self.dist.initialised_here:
-                dist.destroy_process_group()
+        finish_distributed(self.dist)
         return TrainResult(output_dir=self.out, last_checkpoint=last, best_checkpoint=self.best_path,
                            metrics_log=self.metrics_log, steps=self.step, nonfinite_steps=self.nonfinite,
                            best_metric=self.best_metric, stopped_early=stopped)

@@ -94,6 +94,16 @@ def setup_distributed(device_hint: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local, initialised_here=here)
 
 
+def finish_distributed(info: DistInfo, *, wait: bool = True) -> None:
+    """Leave the process group: wait for every rank first (``wait``; a rank that tears gloo down while
+    another still talks to it can abort at exit), then destroy the group if this process created it.
+    Pass ``wait=False`` on an error path, where another rank may never arrive."""
+    if info.world_size > 1 and wait and dist.is_initialized():
+        dist.barrier()
+    if info.initialised_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def all_reduce_mean(values: Sequence[float], info: DistInfo, device: torch.device) -> list[float]:
     """Mean of each value over ranks (identity when not distributed)."""
     if info.world_size == 1:
